@@ -1,0 +1,234 @@
+//! Allocation as a pseudo-lock, and `CheckedAlloc`.
+//!
+//! `might_alloc()` checks the no-alloc rules and acquires-and-releases the
+//! allocation pseudo-lock, so every lock held where memory is allocated is
+//! ordered before it. `CheckedAlloc` does the same for every allocation and
+//! *holds* the pseudo-lock while the inner allocator runs, so a lock taken
+//! inside the allocator (an allocator that locks, a reclaim hook) is ordered
+//! after it: lockdep's `fs_reclaim`. Allocation inside allocation is not
+//! recursion (reclaim does not recurse), so nested allocations skip it.
+//!
+//! Inside the inner allocator the validator may not allocate (that would
+//! re-enter the allocator that is running) and may not unwind (undefined
+//! behaviour). So an acquisition there that the fast path cannot settle is
+//! recorded in a fixed per-thread buffer and validated right after the inner
+//! allocator returns; reports raised there print and, in `Panic` mode, abort.
+
+use super::thread::{Acq, Entry, How, ThreadState, THREAD};
+use super::{config, slow, Held, LockMap};
+use crate::class::LockClass;
+use crate::mode::Mode;
+use crate::report::Site;
+use crate::MAX_DEPTH;
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::Cell;
+use core::panic::Location;
+use std::alloc::System;
+
+static ALLOCATION: LockClass = LockClass::new("allocation");
+/// The allocation pseudo-lock.
+static ALLOC_MAP: LockMap = LockMap::new(&ALLOCATION);
+
+/// An acquisition made inside the inner allocator, to validate after it.
+struct Pending {
+    /// Whether `acq` and `held[..depth]` hold a pending acquisition.
+    full: Cell<bool>,
+    /// A second one arrived while one was pending: it could not be kept.
+    lost: Cell<bool>,
+    acq: Cell<Option<Acq>>,
+    key: Cell<u64>,
+    depth: Cell<usize>,
+    held: [Cell<(Entry, usize)>; MAX_DEPTH],
+}
+
+thread_local! {
+    static PENDING: Pending = const {
+        Pending {
+            full: Cell::new(false),
+            lost: Cell::new(false),
+            acq: Cell::new(None),
+            key: Cell::new(0),
+            depth: Cell::new(0),
+            held: [const { Cell::new((Entry::EMPTY, 0)) }; MAX_DEPTH],
+        }
+    };
+}
+
+/// Records an acquisition made inside the inner allocator, for validation
+/// once the allocator returns. Called from the slow path.
+pub(super) fn defer(t: &ThreadState, a: Acq, key: u64) {
+    PENDING.with(|p| {
+        if p.full.get() {
+            p.lost.set(true);
+            return;
+        }
+        for i in 0..t.depth() {
+            p.held[i].set((t.entry(i), t.instance(i)));
+        }
+        p.depth.set(t.depth());
+        p.acq.set(Some(a));
+        p.key.set(key);
+        p.full.set(true);
+    });
+}
+
+/// Validates what `defer` recorded, now that allocating is safe again.
+#[cold]
+fn replay() {
+    let Some((held, a, key, lost)) = PENDING.with(|p| {
+        if !p.full.get() {
+            return None;
+        }
+        p.full.set(false);
+        let held: Vec<(Entry, usize)> = (0..p.depth.get()).map(|i| p.held[i].get()).collect();
+        Some((held, p.acq.get()?, p.key.get(), p.lost.replace(false)))
+    }) else {
+        return;
+    };
+    slow::replay(&held, a, key, lost);
+}
+
+/// Enters the allocation path from `CheckedAlloc` (`site` None) or from
+/// `might_alloc` / `allocation_path` (`site` Some). Returns the pseudo-lock's
+/// token when it was taken.
+#[inline]
+fn enter(t: &ThreadState, site: Option<&'static Location<'static>>) -> Option<Held> {
+    if t.busy.get() != 0 || t.internals.get() != 0 || t.in_alloc.get() != 0 || !config::validating()
+    {
+        return None;
+    }
+    if t.in_no_alloc() {
+        slow::alloc_forbidden(t, site.map_or(Site::Allocation, Site::Code), site.is_none());
+    }
+    let a = Acq {
+        instance: &ALLOC_MAP as *const LockMap as usize,
+        bits: ALLOC_MAP.bits(),
+        mode: Mode::Write,
+        subclass: 0,
+        how: if site.is_some() {
+            How::Blocking
+        } else {
+            How::Alloc
+        },
+        site: site.unwrap_or(Location::caller()),
+    };
+    let h = t.acquire(a);
+    h.is_tracked().then_some(h)
+}
+
+/// `might_alloc()` at `site`.
+pub(super) fn might_alloc_at(site: Option<&'static Location<'static>>) {
+    THREAD.with(|t| {
+        if let Some(h) = enter(t, site) {
+            ALLOC_MAP.release(h);
+        }
+    });
+}
+
+/// Runs `f` holding the allocation pseudo-lock (a reclaim hook).
+pub(super) fn allocation_path<R>(site: &'static Location<'static>, f: impl FnOnce() -> R) -> R {
+    struct Leave(Option<Held>);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            if let Some(h) = self.0.take() {
+                THREAD.with(|t| t.in_alloc.set(t.in_alloc.get() - 1));
+                ALLOC_MAP.release(h);
+            }
+        }
+    }
+    let held = THREAD.with(|t| {
+        let h = enter(t, Some(site));
+        if h.is_some() {
+            t.in_alloc.set(t.in_alloc.get() + 1);
+        }
+        h
+    });
+    let _leave = Leave(held);
+    f()
+}
+
+/// A `GlobalAlloc` that calls `might_alloc()` on every allocation and holds
+/// the allocation pseudo-lock while the inner allocator runs.
+///
+/// ```no_run
+/// use kernsync_lockdep::CheckedAlloc;
+/// #[global_allocator]
+/// static ALLOC: CheckedAlloc = CheckedAlloc::new(std::alloc::System);
+/// ```
+///
+/// Allocations have no caller location: their dependencies name
+/// `<allocation>` and the held locks' sites, with a backtrace when
+/// `KERNSYNC_LOCKDEP_BACKTRACE=1`. Nothing may unwind out of an allocator, so
+/// a report raised here is printed whole and, in `Panic` mode, the process
+/// aborts. Allocations made by the validator itself, inside a lock's own
+/// internals (`lock_internals`: parking_lot_core's parking), and inside
+/// allocation are not checked. Deallocation never waits for reclaim and is
+/// not checked. With validation compiled out this is the inner allocator.
+#[derive(Debug, Default)]
+pub struct CheckedAlloc<A = System> {
+    inner: A,
+}
+
+impl<A> CheckedAlloc<A> {
+    /// Wraps `inner`.
+    pub const fn new(inner: A) -> CheckedAlloc<A> {
+        CheckedAlloc { inner }
+    }
+}
+
+/// Runs one allocation of `CheckedAlloc` around `f`.
+#[inline]
+fn checked(f: impl FnOnce() -> *mut u8) -> *mut u8 {
+    let held = THREAD.with(|t| {
+        let h = enter(t, None);
+        if h.is_some() {
+            t.in_alloc.set(t.in_alloc.get() + 1);
+            t.in_allocator.set(t.in_allocator.get() + 1);
+        }
+        h
+    });
+    let p = f();
+    if let Some(h) = held {
+        let replay_now = THREAD.with(|t| {
+            t.in_alloc.set(t.in_alloc.get() - 1);
+            t.in_allocator.set(t.in_allocator.get() - 1);
+            t.in_allocator.get() == 0
+        });
+        ALLOC_MAP.release(h);
+        if replay_now {
+            replay();
+        }
+    }
+    p
+}
+
+// SAFETY: every method forwards its arguments unchanged to `inner`, which
+// upholds `GlobalAlloc`'s contract; the checks around the calls neither
+// allocate through `self` re-entrantly in a way `inner` can observe (the
+// validator's own allocations happen before or after the inner call, never
+// during it) nor unwind (reports in the allocator abort instead of panicking).
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CheckedAlloc<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's `layout` meets `alloc`'s contract; forwarded as is.
+        checked(|| unsafe { self.inner.alloc(layout) })
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        checked(|| unsafe { self.inner.alloc_zeroed(layout) })
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` was allocated by `inner` (all our allocations are), with `layout`.
+        checked(|| unsafe { self.inner.realloc(ptr, layout, new_size) })
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `inner` with `layout`.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+}

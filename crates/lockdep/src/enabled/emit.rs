@@ -1,0 +1,90 @@
+//! Delivering reports: to `capture`, to the handler or stderr, then the action.
+
+use super::config;
+use super::thread::{Busy, THREAD};
+use crate::report::Report;
+use crate::Action;
+use std::cell::RefCell;
+
+thread_local! {
+    /// The innermost `capture` on this thread collects here.
+    static CAPTURED: RefCell<Option<Vec<Report>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` and returns the reports raised on the current thread meanwhile,
+/// instead of acting on them (the test API). Threads `f` spawns report on
+/// their own. Captures nest: the innermost one collects.
+///
+/// ```
+/// use kernsync_lockdep::{capture, LockClass, LockMap, Mode, ReportKind};
+/// let (a, b) = (LockMap::new(LockClass::leak("a")), LockMap::new(LockClass::leak("b")));
+/// let ((), reports) = capture(|| {
+///     let ha = a.acquire(Mode::Write);
+///     let hb = b.acquire(Mode::Write);
+///     b.release(hb);
+///     a.release(ha);
+///     let hb = b.acquire(Mode::Write);
+///     let ha = a.acquire(Mode::Write); // B then A: the reverse order
+///     a.release(ha);
+///     b.release(hb);
+/// });
+/// # if kernsync_lockdep::COMPILED_IN {
+/// assert_eq!(reports.len(), 1);
+/// assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+/// # }
+/// ```
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
+    struct Restore(Option<Option<Vec<Report>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(prev) = self.0.take() {
+                let _ = CAPTURED.try_with(|c| *c.borrow_mut() = prev);
+            }
+        }
+    }
+    let prev = CAPTURED.with(|c| c.replace(Some(Vec::new())));
+    let mut restore = Restore(Some(prev));
+    let r = f();
+    let prev = restore.0.take().unwrap_or_default();
+    let got = CAPTURED.with(|c| c.replace(prev)).unwrap_or_default();
+    (r, got)
+}
+
+/// Delivers one report. Runs as the validator's own work (its allocations
+/// are not checked); may panic in `Panic` mode, or abort where a panic
+/// cannot unwind.
+pub(crate) fn emit(report: Report) {
+    let captured = CAPTURED
+        .try_with(|c| match c.borrow_mut().as_mut() {
+            Some(v) => {
+                v.push(report.clone());
+                true
+            }
+            None => false,
+        })
+        .unwrap_or(false);
+    if captured {
+        return;
+    }
+    let action = config::action();
+    let no_unwind = THREAD.with(|t| {
+        let _busy = Busy::enter(t);
+        match config::handler() {
+            Some(h) => h(&report),
+            None if action != Action::Off => eprintln!("{report}"),
+            None => {}
+        }
+        t.no_unwind.get() != 0
+    });
+    if action == Action::Panic {
+        if no_unwind || std::thread::panicking() {
+            eprintln!("kernsync-lockdep: cannot unwind here (allocator, thread exit or unwinding); aborting");
+            std::process::abort();
+        }
+        panic!(
+            "kernsync-lockdep: {}: {}",
+            report.title(),
+            report.classes().join(" -> ")
+        );
+    }
+}

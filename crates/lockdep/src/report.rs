@@ -1,0 +1,340 @@
+//! Reports: what the validator found, in a form tests can assert on and
+//! people can read.
+
+use crate::mode::{DepKind, Mode};
+use core::fmt::{self, Write as _};
+use core::panic::Location;
+
+/// What kind of problem a [`Report`] describes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum ReportKind {
+    /// A strong cycle in the dependency graph: a deadlock is possible.
+    CircularDependency,
+    /// A cycle through a declared order (`LockClass::before`): a lock was
+    /// taken in the reverse of the order its class declares.
+    OrderViolation,
+    /// A lock of a class already held was taken again without a nesting
+    /// annotation (or the same lock was taken twice).
+    RecursiveLocking,
+    /// A release of a lock this thread does not hold.
+    BadUnlock,
+    /// A sleeping lock or a `might_sleep()` point inside an atomic section or
+    /// under an atomic class.
+    SleepInAtomic,
+    /// An allocation while a no-alloc class is held or inside `no_alloc`.
+    AllocUnderNoAlloc,
+    /// A thread exited while still holding locks (a leaked guard).
+    LocksHeldAtExit,
+    /// The held-lock stack reached its depth bound; validation is now off.
+    DepthExceeded,
+    /// A bound of the graph (classes, edges, chains, search queue) was
+    /// reached; validation is now off.
+    CapacityExhausted,
+    /// `assert_held`, `assert_not_held` or `assert_no_locks_held` failed.
+    AssertionFailed,
+}
+
+impl ReportKind {
+    /// The headline, as in a kernel splat.
+    pub const fn title(self) -> &'static str {
+        match self {
+            ReportKind::CircularDependency => "possible circular locking dependency detected",
+            ReportKind::OrderViolation => "declared lock order violated",
+            ReportKind::RecursiveLocking => "possible recursive locking detected",
+            ReportKind::BadUnlock => "bad unlock balance detected",
+            ReportKind::SleepInAtomic => "sleeping function called from atomic context",
+            ReportKind::AllocUnderNoAlloc => "allocation in a no-alloc context",
+            ReportKind::LocksHeldAtExit => "thread exited with locks held",
+            ReportKind::DepthExceeded => "held-lock stack depth exceeded, validation turned off",
+            ReportKind::CapacityExhausted => "validator capacity exhausted, validation turned off",
+            ReportKind::AssertionFailed => "lock assertion failed",
+        }
+    }
+}
+
+/// Where something happened.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Site {
+    /// A line of code (the caller of a lock method).
+    Code(&'static Location<'static>),
+    /// An allocation through `CheckedAlloc`, which has no caller location.
+    Allocation,
+    /// A declared order (`LockClass::before`), at the class's definition.
+    Declared(&'static Location<'static>),
+}
+
+impl Site {
+    /// The code location, if there is one.
+    pub fn location(self) -> Option<&'static Location<'static>> {
+        match self {
+            Site::Code(l) | Site::Declared(l) => Some(l),
+            Site::Allocation => None,
+        }
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Site::Code(l) => write!(f, "{l}"),
+            Site::Allocation => f.write_str("<allocation>"),
+            Site::Declared(l) => write!(f, "declared at {l}"),
+        }
+    }
+}
+
+/// A lock as a report shows it: class, mode and the site it was taken at.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct HeldLock {
+    /// The class name (with `/n` for a subclass `n` other than 0).
+    pub class: String,
+    /// The mode it is held or taken in.
+    pub mode: Mode,
+    /// Where it was taken.
+    pub site: Site,
+}
+
+impl fmt::Display for HeldLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\" ({}) at {}", self.class, self.mode, self.site)
+    }
+}
+
+/// One edge of a reported cycle: `to` was taken while `from` was held.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Dependency {
+    /// The class that was held.
+    pub from: String,
+    /// The class that was taken.
+    pub to: String,
+    /// How `from` was held when the edge was first seen.
+    pub held_mode: Mode,
+    /// How `to` was taken when the edge was first seen.
+    pub taken_mode: Mode,
+    /// Where `from` was acquired when the edge was first seen.
+    pub held_at: Site,
+    /// Where `to` was acquired when the edge was first seen.
+    pub taken_at: Site,
+    /// Whether the edge is a declared order rather than an observed one.
+    pub declared: bool,
+}
+
+impl Dependency {
+    /// The edge's type, `-(EN)->` etc.
+    pub fn kind(&self) -> DepKind {
+        DepKind::new(self.held_mode, self.taken_mode)
+    }
+}
+
+impl fmt::Display for Dependency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "\"{}\" {} \"{}\": \"{}\" held at {}, \"{}\" taken at {}",
+            self.from,
+            self.kind(),
+            self.to,
+            self.from,
+            self.held_at,
+            self.to,
+            self.taken_at
+        )
+    }
+}
+
+/// A problem the validator found.
+///
+/// `Display` prints it like a kernel lockdep splat, shorter and with Rust
+/// paths. The default action prints it and panics (a potential deadlock fails
+/// the test that found it); `capture` collects reports instead.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub(crate) kind: ReportKind,
+    pub(crate) thread: String,
+    pub(crate) detail: String,
+    pub(crate) classes: Vec<String>,
+    pub(crate) acquiring: Option<HeldLock>,
+    pub(crate) cycle: Vec<Dependency>,
+    pub(crate) held: Vec<HeldLock>,
+    pub(crate) backtrace: Option<String>,
+}
+
+impl Report {
+    /// What kind of problem this is.
+    pub fn kind(&self) -> ReportKind {
+        self.kind
+    }
+
+    /// The headline.
+    pub fn title(&self) -> &'static str {
+        self.kind.title()
+    }
+
+    /// The name of the thread that raised the report.
+    pub fn thread(&self) -> &str {
+        &self.thread
+    }
+
+    /// One or two sentences on what happened.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The classes involved, in cycle order for a cycle.
+    pub fn classes(&self) -> Vec<&str> {
+        self.classes.iter().map(String::as_str).collect()
+    }
+
+    /// The lock being acquired (or released) when the report was raised.
+    pub fn acquiring(&self) -> Option<&HeldLock> {
+        self.acquiring.as_ref()
+    }
+
+    /// The cycle's edges, each with the two sites where it was first seen;
+    /// the last edge is the one that closed the cycle. Empty for other kinds.
+    pub fn cycle(&self) -> &[Dependency] {
+        &self.cycle
+    }
+
+    /// The locks the thread held, outermost first.
+    pub fn held_locks(&self) -> &[HeldLock] {
+        &self.held
+    }
+
+    /// A backtrace of where the report was raised (for a cycle: where its
+    /// closing edge was born), when `KERNSYNC_LOCKDEP_BACKTRACE=1`.
+    pub fn backtrace(&self) -> Option<&str> {
+        self.backtrace.as_deref()
+    }
+
+    /// The "possible unsafe locking scenario" table: how threads would
+    /// interleave to deadlock. Empty when the kind has none.
+    pub fn scenario(&self) -> String {
+        match self.kind {
+            ReportKind::CircularDependency | ReportKind::OrderViolation => {
+                cycle_scenario(&self.cycle)
+            }
+            ReportKind::RecursiveLocking => match (self.held.last(), &self.acquiring) {
+                (Some(_), Some(new)) => {
+                    let first = self
+                        .held
+                        .iter()
+                        .rev()
+                        .find(|h| h.class == new.class)
+                        .unwrap_or(new);
+                    let mut s = String::new();
+                    let _ = writeln!(s, "       T0\n       ----");
+                    let _ = writeln!(s, "  {}({});", first.mode.verb(), first.class);
+                    let _ = writeln!(s, "  {}({});", new.mode.verb(), new.class);
+                    let _ = writeln!(s, "\n *** DEADLOCK ***\n");
+                    let _ = writeln!(s, " May be due to missing lock nesting notation");
+                    s
+                }
+                _ => String::new(),
+            },
+            _ => String::new(),
+        }
+    }
+}
+
+/// Builds the interleaving table: thread `i` takes the lock edge `i` leaves,
+/// then every thread tries the lock its edge enters.
+fn cycle_scenario(cycle: &[Dependency]) -> String {
+    let n = cycle.len();
+    if n == 0 {
+        return String::new();
+    }
+    let mut s = String::new();
+    let step = |d: &Dependency, hold: bool| {
+        if hold {
+            format!("{}({});", d.held_mode.verb(), d.from)
+        } else {
+            format!("{}({});", d.taken_mode.verb(), d.to)
+        }
+    };
+    if n > 4 {
+        for (i, d) in cycle.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "  T{i}: {}  then  {}",
+                step(d, true).trim_end_matches(';'),
+                step(d, false).trim_end_matches(';')
+            );
+        }
+    } else {
+        let width = cycle
+            .iter()
+            .map(|d| step(d, true).len().max(step(d, false).len()))
+            .max()
+            .unwrap_or(0)
+            + 4;
+        let row = |col: usize, text: &str| format!("  {:pad$}{text}\n", "", pad = col * width);
+        let mut head = String::from("  ");
+        let mut rule = String::from("  ");
+        for i in 0..n {
+            let _ = write!(head, "{:width$}", format!("T{i}"));
+            let _ = write!(rule, "{:width$}", "----");
+        }
+        let _ = writeln!(s, "{}", head.trim_end());
+        let _ = writeln!(s, "{}", rule.trim_end());
+        for (i, d) in cycle.iter().enumerate() {
+            s.push_str(&row(i, &step(d, true)));
+        }
+        for (i, d) in cycle.iter().enumerate() {
+            s.push_str(&row(i, &step(d, false)));
+        }
+    }
+    let _ = writeln!(s, "\n *** DEADLOCK ***");
+    s
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bar = "=".repeat(60);
+        writeln!(f, "{bar}")?;
+        writeln!(f, "WARNING: {}", self.title())?;
+        writeln!(f, "{}", "-".repeat(60))?;
+        writeln!(f, "thread '{}': {}", self.thread, self.detail)?;
+        if let Some(a) = &self.acquiring {
+            writeln!(f, "\n  {a}")?;
+        }
+        if !self.cycle.is_empty() {
+            writeln!(
+                f,
+                "\nthe dependency chain (the last edge closes the cycle) is:\n"
+            )?;
+            for (i, d) in self.cycle.iter().enumerate() {
+                writeln!(f, "-> #{i} {d}")?;
+            }
+            let names: Vec<&str> = self.cycle.iter().map(|d| d.from.as_str()).collect();
+            writeln!(
+                f,
+                "\nChain exists of:\n  {} --> {}",
+                names.join(" --> "),
+                names[0]
+            )?;
+        }
+        let scenario = self.scenario();
+        if !scenario.is_empty() {
+            writeln!(f, "\n Possible unsafe locking scenario:\n")?;
+            f.write_str(&scenario)?;
+        }
+        match self.held.len() {
+            0 => writeln!(f, "\nno locks held by thread '{}'.", self.thread)?,
+            n => {
+                let s = if n == 1 { "" } else { "s" };
+                writeln!(f, "\n{n} lock{s} held by thread '{}':", self.thread)?;
+                for (i, h) in self.held.iter().enumerate() {
+                    writeln!(f, " #{i}: {h}")?;
+                }
+            }
+        }
+        if let Some(bt) = &self.backtrace {
+            writeln!(f, "\nstack backtrace:\n{bt}")?;
+        }
+        write!(f, "{bar}")
+    }
+}
+
+impl std::error::Error for Report {}
