@@ -274,50 +274,37 @@ impl GraphSnapshot {
     ///
     /// The output is stable: the same snapshot always gives the same text.
     pub fn to_json(&self) -> String {
-        let mut out = format!("{{\n  \"format\": \"{FORMAT}\",\n  \"version\": {VERSION},\n");
-        write_list(&mut out, "classes", &self.classes, false, |out, c| {
-            let site = c
-                .site
-                .as_deref()
-                .map_or("null".to_string(), |s| Quoted(s).to_string());
-            let _ = write!(
-                out,
-                "{{\"name\": {}, \"site\": {site}, \"subclass\": {}}}",
-                Quoted(&c.name),
+        let classes = json_list(&self.classes, |c| {
+            let site = c.site.as_deref().map(Quoted);
+            let site = site.map_or("null".to_string(), |s| s.to_string());
+            let name = Quoted(&c.name);
+            format!(
+                "{{\"name\": {name}, \"site\": {site}, \"subclass\": {}}}",
                 c.subclass
-            );
+            )
         });
-        write_list(&mut out, "edges", &self.edges, false, |out, e| {
-            let _ = write!(
-                out,
-                "{{\"from\": {}, \"to\": {}, \"kind\": \"{}\", \"held_at\": {}, \
-                 \"taken_at\": {}, \"declared\": {}}}",
+        let edges = json_list(&self.edges, |e| {
+            let (held, taken) = (Quoted(&e.held_at), Quoted(&e.taken_at));
+            format!(
+                "{{\"from\": {}, \"to\": {}, \"kind\": \"{}\", \"held_at\": {held}, \
+                 \"taken_at\": {taken}, \"declared\": {}}}",
                 e.from,
                 e.to,
                 e.kind.as_str(),
-                Quoted(&e.held_at),
-                Quoted(&e.taken_at),
                 e.declared
-            );
+            )
         });
-        write_list(
-            &mut out,
-            "suppressions",
-            &self.suppressions,
-            true,
-            |out, s| {
-                let _ = write!(
-                    out,
-                    "{{\"from\": {}, \"to\": {}, \"reason\": {}, \"hits\": {}}}",
-                    Quoted(&s.from),
-                    Quoted(&s.to),
-                    Quoted(&s.reason),
-                    s.hits
-                );
-            },
-        );
-        out.push_str("}\n");
-        out
+        let suppressions = json_list(&self.suppressions, |s| {
+            let (from, to, reason) = (Quoted(&s.from), Quoted(&s.to), Quoted(&s.reason));
+            format!(
+                "{{\"from\": {from}, \"to\": {to}, \"reason\": {reason}, \"hits\": {}}}",
+                s.hits
+            )
+        });
+        format!(
+            "{{\n  \"format\": \"{FORMAT}\",\n  \"version\": {VERSION},\n  \"classes\": {classes},\n  \
+             \"edges\": {edges},\n  \"suppressions\": {suppressions}\n}}\n"
+        )
     }
 
     /// Reads a snapshot in the JSON format described in the [module docs](self).
@@ -510,21 +497,13 @@ fn dot_quote(s: &str) -> String {
     out
 }
 
-/// Writes `"key": [ ... ]` with one item per line.
-fn write_list<T>(
-    out: &mut String,
-    key: &str,
-    items: &[T],
-    last: bool,
-    item: impl Fn(&mut String, &T),
-) {
-    let _ = write!(out, "  \"{key}\": [");
-    for (i, x) in items.iter().enumerate() {
-        out.push_str(if i == 0 { "\n    " } else { ",\n    " });
-        item(out, x);
+/// A JSON array with one item per line, indented to sit in `to_json`'s object.
+fn json_list<T>(items: &[T], item: impl Fn(&T) -> String) -> String {
+    if items.is_empty() {
+        return "[]".to_string();
     }
-    out.push_str(if items.is_empty() { "]" } else { "\n  ]" });
-    out.push_str(if last { "\n" } else { ",\n" });
+    let rows: Vec<String> = items.iter().map(|x| format!("    {}", item(x))).collect();
+    format!("[\n{}\n  ]", rows.join(",\n"))
 }
 
 /// Parses and validates a snapshot.

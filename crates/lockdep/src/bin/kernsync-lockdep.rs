@@ -6,7 +6,8 @@
 //! error (including a search that reached its bound).
 
 use kernsync_lockdep::export::GraphSnapshot;
-use std::path::Path;
+use std::fmt::Write as _;
+use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -19,20 +20,31 @@ usage:
   kernsync-lockdep dot G.json
       print a graph in Graphviz DOT
 
+A file named - is standard input.
 exit status: 0 no cycle, 1 a strong cycle (a potential deadlock) was found,
 2 bad usage or input";
 
 /// A failure that ends the program with status 2.
 enum Failure {
-    /// Bad command line: the message, then the usage.
+    /// Bad command line: the message (may be empty), then the usage.
     Usage(String),
     /// Bad input or I/O error: the message alone.
     Error(String),
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let args: Result<Vec<String>, _> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect();
+    let result = match args {
+        Ok(args) => run(&args),
+        Err(bad) => Err(Failure::Usage(format!(
+            "argument {} is not valid UTF-8",
+            bad.to_string_lossy()
+        ))),
+    };
+    match result {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
             if !message.is_empty() {
@@ -55,13 +67,9 @@ fn run(args: &[String]) -> Result<ExitCode, Failure> {
     match command.as_str() {
         "-h" | "--help" | "help" => Err(Failure::Usage(String::new())),
         "merge" => merge(rest),
-        "cycles" => {
-            let graph = load(one_file("cycles", rest)?)?;
-            check(&graph)
-        }
+        "cycles" => check(&load(one_file("cycles", rest)?)?, String::new()),
         "dot" => {
-            let graph = load(one_file("dot", rest)?)?;
-            print!("{}", graph.to_dot());
+            print(&load(one_file("dot", rest)?)?.to_dot())?;
             Ok(ExitCode::SUCCESS)
         }
         other => Err(Failure::Usage(format!("unknown command `{other}`"))),
@@ -122,38 +130,43 @@ fn merge(args: &[String]) -> Result<ExitCode, Failure> {
     if let Some(path) = dot_out {
         write(path, &merged.to_dot())?;
     }
-    println!(
-        "merged {} graph{}: {} classes, {} edges",
-        graphs.len(),
-        if graphs.len() == 1 { "" } else { "s" },
-        merged.classes.len(),
-        merged.edges.len()
+    let summary = format!(
+        "merged {}: {}, {}\n",
+        count(graphs.len(), "graph", "graphs"),
+        count(merged.classes.len(), "class", "classes"),
+        count(merged.edges.len(), "edge", "edges")
     );
-    check(&merged)
+    check(&merged, summary)
 }
 
-/// Reports the graph's strong cycles and unused suppressions; status 1 if
-/// there is a cycle.
-fn check(graph: &GraphSnapshot) -> Result<ExitCode, Failure> {
+/// Prints `report`, then the graph's strong cycles and unused suppressions;
+/// status 1 if there is a cycle.
+fn check(graph: &GraphSnapshot, mut report: String) -> Result<ExitCode, Failure> {
     let cycles = graph
         .cycles()
         .map_err(|e| Failure::Error(format!("cannot check the graph: {e}")))?;
     if cycles.is_empty() {
-        println!("no strong cycle (no potential deadlock) found");
+        report.push_str("no strong cycle (no potential deadlock) found\n");
     }
     for (i, cycle) in cycles.iter().enumerate() {
-        println!(
-            "\npossible deadlock: strong cycle {} of {}:",
-            i + 1,
-            cycles.len()
+        let n = cycles.len();
+        let _ = writeln!(
+            report,
+            "\npossible deadlock: strong cycle {} of {n}:",
+            i + 1
         );
         for line in graph.describe_cycle(cycle).lines() {
-            println!("  {line}");
+            let _ = writeln!(report, "  {line}");
         }
     }
     for s in graph.suppressions.iter().filter(|s| s.hits == 0) {
-        println!("unused suppression: {} -> {} ({})", s.from, s.to, s.reason);
+        let _ = writeln!(
+            report,
+            "unused suppression: {} -> {} ({})",
+            s.from, s.to, s.reason
+        );
     }
+    print(&report)?;
     Ok(if cycles.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -161,15 +174,21 @@ fn check(graph: &GraphSnapshot) -> Result<ExitCode, Failure> {
     })
 }
 
+/// "1 edge", "2 edges".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Reads and parses one graph; `-` is standard input.
 fn load(file: &str) -> Result<GraphSnapshot, Failure> {
     let text = if file == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map(|_| s)
-            .map_err(|e| Failure::Error(format!("cannot read standard input: {e}")))?
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Failure::Error(format!("cannot read standard input: {e}")))?;
+        s
     } else {
-        std::fs::read_to_string(Path::new(file))
+        std::fs::read_to_string(file)
             .map_err(|e| Failure::Error(format!("cannot read {file}: {e}")))?
     };
     GraphSnapshot::from_json(&text).map_err(|e| Failure::Error(format!("{file}: {e}")))
@@ -177,4 +196,12 @@ fn load(file: &str) -> Result<GraphSnapshot, Failure> {
 
 fn write(path: &str, text: &str) -> Result<(), Failure> {
     std::fs::write(path, text).map_err(|e| Failure::Error(format!("cannot write {path}: {e}")))
+}
+
+/// Writes to standard output; a closed pipe is an error, not a panic.
+fn print(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Error(format!("cannot write to standard output: {e}")))
 }
