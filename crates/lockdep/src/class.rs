@@ -9,8 +9,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub(crate) const FLAG_ATOMIC: u32 = 1 << 0;
 /// Class flag: allocation is forbidden while a lock of this class is held.
 pub(crate) const FLAG_NO_ALLOC: u32 = 1 << 1;
-/// Class flag: acquisitions of this class are not tracked at all.
-pub(crate) const FLAG_NOT_VALIDATED: u32 = 1 << 2;
+/// Class flag: acquisitions of this class are not tracked at all. The top
+/// bit of the flags byte, so a `LockMap`'s cached bits are negative for such
+/// a class and one signed test covers "unresolved or not validated".
+pub(crate) const FLAG_NOT_VALIDATED: u32 = 1 << 7;
 
 /// A lock class: every lock of one class is one node of the dependency graph.
 ///

@@ -20,6 +20,16 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode whose discriminant is `bits` (`Write` for anything unknown).
+    #[inline]
+    pub(crate) const fn from_bits(bits: u8) -> Mode {
+        match bits {
+            1 => Mode::Read,
+            2 => Mode::RecursiveRead,
+            _ => Mode::Write,
+        }
+    }
+
     /// Whether the lock is held shared (`S` at the tail of an edge out of it).
     #[inline]
     pub const fn is_shared(self) -> bool {

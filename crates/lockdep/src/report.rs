@@ -191,9 +191,11 @@ impl Report {
         self.acquiring.as_ref()
     }
 
-    /// The cycle's edges, each with the two sites where it was first seen;
-    /// the last edge is the one that closed the cycle. Empty for other kinds.
-    pub fn cycle(&self) -> &[Dependency] {
+    /// The edges of the cycle (or of the violated declared order), each with
+    /// the two sites where it was first seen; the last edge is the one that
+    /// closed the cycle. Empty for other kinds. (Not named `cycle`, which
+    /// clippy's `infinite_iter` lint takes for `Iterator::cycle`.)
+    pub fn edges(&self) -> &[Dependency] {
         &self.cycle
     }
 

@@ -67,6 +67,25 @@ impl<const N: usize> Table<N> {
         }
     }
 
+    /// Whether `key` is present. `key` must be nonzero.
+    ///
+    /// Relaxed: a caller that only asks *whether* a key was inserted reads
+    /// nothing published with it, so it needs no ordering (a key seen late
+    /// only sends the caller down its slow path once more).
+    #[inline]
+    pub(crate) fn contains(&self, key: u64) -> bool {
+        let mut i = Self::slot(key);
+        let mut k = self.keys[i].load(Ordering::Relaxed);
+        while k != key {
+            if k == 0 {
+                return false;
+            }
+            i = (i + 1) & Self::MASK;
+            k = self.keys[i].load(Ordering::Relaxed);
+        }
+        true
+    }
+
     /// Inserts `key -> val` unless `key` is present. `key` must be nonzero.
     ///
     /// Callers serialize inserts (the graph lock) and keep the table at most

@@ -75,6 +75,16 @@ pub(super) fn defer(t: &ThreadState, a: Acq, key: u64) {
 /// Validates what `defer` recorded, now that allocating is safe again.
 #[cold]
 fn replay() {
+    // The validator's own work from here: the copy below allocates, and an
+    // allocator that locks must not defer (and so replay) again.
+    struct Own;
+    impl Drop for Own {
+        fn drop(&mut self) {
+            THREAD.with(|t| t.busy.set(t.busy.get() - 1));
+        }
+    }
+    THREAD.with(|t| t.busy.set(t.busy.get() + 1));
+    let _own = Own;
     let Some((held, a, key, lost)) = PENDING.with(|p| {
         if !p.full.get() {
             return None;

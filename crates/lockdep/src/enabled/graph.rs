@@ -8,7 +8,7 @@
 //! do not re-enter the validator through a checking allocator.
 
 use super::config;
-use super::thread::{Busy, ThreadState, THREAD};
+use super::thread::{Busy, ThreadState, CLASS_FLAGS_SHIFT, THREAD};
 use super::ClassKey;
 use crate::class::{LockClass, FLAG_NOT_VALIDATED};
 use crate::cycle::{strong_path, Exhausted, Out};
@@ -45,16 +45,36 @@ static GRAPH: Mutex<Option<Graph>> = Mutex::new(None);
 /// Whether the chain with this key has been validated (lock-free, no writes).
 #[inline]
 pub(crate) fn chain_cached(key: u64) -> bool {
-    CHAINS.get(key).is_some()
+    CHAINS.contains(key)
 }
 
 /// Runs `f` on the graph, as the validator's own work.
+///
+/// Not re-entrant: the graph lock is a plain mutex. The one way back in is
+/// an allocator that locks, called for the validator's own allocations made
+/// here; every entry point reachable from a lock operation therefore checks
+/// [`entered`] first and, inside, leaves that acquisition unvalidated.
 pub(crate) fn with<R>(f: impl FnOnce(&mut Graph) -> R) -> R {
+    struct Leave<'a>(&'a ThreadState);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            self.0.in_graph.set(false);
+        }
+    }
     THREAD.with(|t| {
+        debug_assert!(!t.in_graph.get(), "lockdep: graph entered twice");
         let _busy = Busy::enter(t);
         let mut g = lock();
+        t.in_graph.set(true);
+        let _leave = Leave(t);
         f(g.get_or_insert_with(Graph::new))
     })
+}
+
+/// Whether this thread is inside [`with`] (see there).
+#[inline]
+pub(crate) fn entered() -> bool {
+    THREAD.with(|t| t.in_graph.get())
 }
 
 fn lock() -> MutexGuard<'static, Option<Graph>> {
@@ -424,8 +444,16 @@ pub(crate) enum Found {
     Cycle(Cycle),
 }
 
-/// Resolves a `LockMap`'s class to `id | flags << 32`.
+/// What resolving a class inside [`with`] gives: not validated this time,
+/// and not to be cached (the next acquisition resolves it properly).
+pub(crate) const UNRESOLVED: u64 = (FLAG_NOT_VALIDATED as u64) << CLASS_FLAGS_SHIFT | 1;
+
+/// Resolves a `LockMap`'s class to `id | flags << CLASS_FLAGS_SHIFT`, or
+/// [`UNRESOLVED`].
 pub(super) fn resolve(key: ClassKey) -> u64 {
+    if entered() && !matches!(key, ClassKey::Class(_)) {
+        return UNRESOLVED;
+    }
     match key {
         ClassKey::Class(c) => class_bits(c),
         ClassKey::Site(site, name) if !is_std_site(site) => {
@@ -487,11 +515,14 @@ fn is_std_site(site: &Location<'_>) -> bool {
         .any(|p| f.contains(p))
 }
 
-/// `id | flags << 32` of a static class, registering it on first use.
+/// `id | flags << CLASS_FLAGS_SHIFT` of a static class, registering it on first use.
 pub(crate) fn class_bits(c: &'static LockClass) -> u64 {
     let id = c.registered_id();
     if id != 0 {
-        return u64::from(id) | (u64::from(c.flags()) << 32);
+        return u64::from(id) | (u64::from(c.flags()) << CLASS_FLAGS_SHIFT);
+    }
+    if entered() {
+        return UNRESOLVED;
     }
     let mut found = Vec::new();
     let r = with(|g| g.register(c, &mut found).map_err(|b| b.describe(&g.limits)));
@@ -499,10 +530,10 @@ pub(crate) fn class_bits(c: &'static LockClass) -> u64 {
         super::slow::declared_cycle(cycle);
     }
     match r {
-        Ok(id) => u64::from(id) | (u64::from(c.flags()) << 32),
+        Ok(id) => u64::from(id) | (u64::from(c.flags()) << CLASS_FLAGS_SHIFT),
         Err(bound) => {
             super::slow::capacity(bound);
-            u64::from(FLAG_NOT_VALIDATED) << 32
+            u64::from(FLAG_NOT_VALIDATED) << CLASS_FLAGS_SHIFT
         }
     }
 }
@@ -512,13 +543,16 @@ fn resolve_with(f: impl FnOnce(&mut Graph) -> Result<u32, Bound>) -> u64 {
         Ok(id) => u64::from(id),
         Err(bound) => {
             super::slow::capacity(bound);
-            u64::from(FLAG_NOT_VALIDATED) << 32
+            u64::from(FLAG_NOT_VALIDATED) << CLASS_FLAGS_SHIFT
         }
     }
 }
 
 /// The label of a class (subclass 0 when `subclass` is 0).
 pub(crate) fn class_label(class: u32, subclass: u8) -> String {
+    if entered() {
+        return format!("class#{class}");
+    }
     with(|g| g.label(class, subclass))
 }
 
@@ -533,7 +567,9 @@ pub(crate) fn set_limits(limits: Limits) -> Result<(), LimitsError> {
         ));
     }
     with(|g| {
-        if limits.classes < g.nodes.len()
+        // Both tables start with a placeholder at index 0.
+        let classes_in_use = (g.classes.len() - 1).max(g.nodes.len() - 1);
+        if limits.classes < classes_in_use
             || limits.edges < g.edges.len()
             || limits.chains < g.chains
         {

@@ -18,7 +18,7 @@ use crate::report::HeldLock;
 use core::fmt;
 use core::panic::Location;
 use core::sync::atomic::{AtomicU64, Ordering};
-use thread::{Acq, How, THREAD};
+use thread::{with_thread, Acq, How, CLASS_FLAGS_SHIFT, THREAD};
 
 /// Whether validation is compiled into this build.
 pub const COMPILED_IN: bool = true;
@@ -50,7 +50,7 @@ enum ClassKey {
 /// work that others wait for, and around the wait (see the crate docs).
 pub struct LockMap {
     key: ClassKey,
-    /// `class id | class flags << 32`, 0 until first use. Relaxed is enough:
+    /// `class id | class flags << CLASS_FLAGS_SHIFT`, 0 until first use. Relaxed is enough:
     /// the value is derived from the class alone, and all graph data it
     /// indexes is read under the graph lock.
     cache: AtomicU64,
@@ -64,42 +64,50 @@ pub struct LockMap {
 #[must_use = "a lock acquisition must be released with `LockMap::release`"]
 pub struct Held {
     instance: usize,
-    /// 0: not tracked (validation was off, or the class is not validated).
-    class: u32,
-    mode: Mode,
+    /// A held-stack slot id (`class | mode << 40 | ..`, see `thread::slot_id`);
+    /// class 0: not tracked (validation was off, or the class is not
+    /// validated). Two words, so it travels in registers.
+    tag: u64,
 }
 
 impl Held {
     /// A token for an acquisition the validator did not track.
     pub const UNTRACKED: Held = Held {
         instance: 0,
-        class: 0,
-        mode: Mode::Write,
+        tag: 0,
     };
 
+    #[inline]
     pub(crate) fn tracked(instance: usize, class: u32, mode: Mode) -> Held {
-        Held {
-            instance,
-            class,
-            mode,
-        }
+        Held::from_id(instance, u64::from(class) | (mode as u64) << 40)
     }
 
-    /// The mode the lock is held in.
+    /// The token of an acquisition pushed with this held-stack slot id.
+    #[inline(always)]
+    pub(crate) fn from_id(instance: usize, id: u64) -> Held {
+        Held { instance, tag: id }
+    }
+
+    #[inline]
+    pub(crate) fn class(&self) -> u32 {
+        self.tag as u32
+    }
+
+    /// The mode the lock is held in (`Write` for an untracked acquisition).
     pub fn mode(&self) -> Mode {
-        self.mode
+        Mode::from_bits((self.tag >> 40) as u8)
     }
 
     /// Whether the validator tracked this acquisition.
     pub fn is_tracked(&self) -> bool {
-        self.class != 0
+        self.class() != 0
     }
 }
 
 impl fmt::Debug for Held {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Held")
-            .field("mode", &self.mode)
+            .field("mode", &self.mode())
             .field("tracked", &self.is_tracked())
             .finish()
     }
@@ -157,7 +165,7 @@ impl LockMap {
         self as *const LockMap as usize
     }
 
-    /// `class id | flags << 32`, resolving the class on first use.
+    /// `class id | flags << CLASS_FLAGS_SHIFT`, resolving the class on first use.
     #[inline]
     fn bits(&self) -> u64 {
         let c = self.cache.load(Ordering::Relaxed);
@@ -171,8 +179,22 @@ impl LockMap {
     #[cold]
     fn resolve(&self) -> u64 {
         let bits = graph::resolve(self.key);
-        self.cache.store(bits, Ordering::Relaxed);
+        if bits != graph::UNRESOLVED {
+            self.cache.store(bits, Ordering::Relaxed);
+        }
         bits
+    }
+
+    /// The cached bits of a validated class: `Some` on the fast path (one
+    /// signed test: 0 is unresolved, negative is not validated).
+    #[inline(always)]
+    fn validated_bits(&self) -> Option<u64> {
+        let c = self.cache.load(Ordering::Relaxed);
+        if (c as i64) > 0 {
+            return Some(c);
+        }
+        let c = if c == 0 { self.resolve() } else { c };
+        ((c >> CLASS_FLAGS_SHIFT) as u32 & FLAG_NOT_VALIDATED == 0).then_some(c)
     }
 
     #[inline(always)]
@@ -180,19 +202,24 @@ impl LockMap {
         if !config::validating() {
             return Held::UNTRACKED;
         }
-        let bits = self.bits();
-        if (bits >> 32) as u32 & FLAG_NOT_VALIDATED != 0 {
+        let Some(bits) = self.validated_bits() else {
             return Held::UNTRACKED;
-        }
-        let a = Acq {
-            instance: self.instance(),
-            bits,
-            mode,
-            subclass,
-            how,
-            site,
         };
-        THREAD.with(|t| t.acquire(a))
+        match how {
+            How::Blocking => acquire_blocking(
+                self.instance(),
+                bits | u64::from(subclass) << 32 | (mode as u64) << 40,
+                site,
+            ),
+            _ => acquire_annotated(Acq {
+                instance: self.instance(),
+                bits,
+                mode,
+                subclass,
+                how,
+                site,
+            }),
+        }
     }
 
     /// Records a blocking acquisition in `mode`, *before* the lock blocks:
@@ -261,9 +288,10 @@ impl LockMap {
     #[inline]
     #[track_caller]
     pub fn release(&self, held: Held) {
-        if held.class != 0 {
-            THREAD.with(|t| t.release(held.instance, held.class, Location::caller()));
-        }
+        // An untracked token (instance 0) never matches a held entry, so the
+        // fast path needs no test for it: the slow path ignores it.
+        let site = Location::caller(); // closures do not track the caller
+        with_thread(|t| t.release(held.instance, held.class(), site));
     }
 
     /// Releases this thread's most recent acquisition of this lock, for raw
@@ -274,11 +302,11 @@ impl LockMap {
         if !config::validating() {
             return;
         }
-        let bits = self.bits();
-        if (bits >> 32) as u32 & FLAG_NOT_VALIDATED != 0 {
+        let Some(bits) = self.validated_bits() else {
             return;
-        }
-        THREAD.with(|t| t.release(self.instance(), bits as u32, Location::caller()));
+        };
+        let site = Location::caller();
+        with_thread(|t| t.release(self.instance(), bits as u32, site));
     }
 
     /// Acquires and at once releases: a wait on whatever holders of this
@@ -311,9 +339,9 @@ impl LockMap {
     /// dependency.
     #[track_caller]
     pub fn downgrade(&self, held: &mut Held) {
-        if held.class != 0 {
-            THREAD.with(|t| t.set_mode(held.instance, held.class, Mode::Read));
-            held.mode = Mode::Read;
+        if held.class() != 0 {
+            THREAD.with(|t| t.set_mode(held.instance, held.class(), Mode::Read));
+            *held = Held::tracked(held.instance, held.class(), Mode::Read);
         }
     }
 
@@ -322,22 +350,36 @@ impl LockMap {
     /// lock taken after it gains an edge into it.
     #[track_caller]
     pub fn upgrade(&self, held: &mut Held) {
-        if held.class != 0 {
-            THREAD.with(|t| t.upgrade(held.instance, held.class, Location::caller()));
-            held.mode = Mode::Write;
+        if held.class() != 0 {
+            let site = Location::caller();
+            with_thread(|t| t.upgrade(held.instance, held.class(), site));
+            *held = Held::tracked(held.instance, held.class(), Mode::Write);
         }
     }
 
-    /// Whether the current thread holds this lock (false when not validating).
-    pub fn is_held(&self) -> bool {
-        config::validating()
-            && THREAD.with(|t| t.find(self.instance(), self.bits() as u32).is_some())
+    /// Whether the current thread holds this lock; `None` when that is not
+    /// known (validation is off, or the class is not validated).
+    fn held_here(&self) -> Option<bool> {
+        if !config::validating() {
+            return None;
+        }
+        let bits = self.validated_bits()?;
+        Some(with_thread(|t| {
+            t.find(self.instance(), bits as u32).is_some()
+        }))
     }
 
-    /// Reports unless the current thread holds this lock.
+    /// Whether the current thread holds this lock (false when not validating
+    /// or the class is not validated: such locks are not tracked).
+    pub fn is_held(&self) -> bool {
+        self.held_here() == Some(true)
+    }
+
+    /// Reports unless the current thread holds this lock (nothing is
+    /// reported when validation is off or the class is not validated).
     #[track_caller]
     pub fn assert_held(&self) {
-        if config::validating() && !self.is_held() {
+        if self.held_here() == Some(false) {
             slow::assertion(
                 format!("{} is not held", graph::class_label(self.bits() as u32, 0)),
                 Location::caller(),
@@ -348,7 +390,7 @@ impl LockMap {
     /// Reports if the current thread holds this lock.
     #[track_caller]
     pub fn assert_not_held(&self) {
-        if self.is_held() {
+        if self.held_here() == Some(true) {
             slow::assertion(
                 format!("{} is held", graph::class_label(self.bits() as u32, 0)),
                 Location::caller(),
@@ -360,6 +402,35 @@ impl LockMap {
     pub fn class_name(&self) -> String {
         graph::class_label(self.bits() as u32, 0)
     }
+}
+
+/// The one out-of-line call of an ordinary blocking acquisition: three
+/// arguments in registers (`id` is the held-stack slot id: class, subclass,
+/// mode and class flags), the thread's state reached directly, the fast path
+/// inlined, and anything else a tail call to the slow path.
+/// The one out-of-line call of an ordinary blocking acquisition: three
+/// arguments in registers (`id` is the held-stack slot id: class, subclass,
+/// mode and class flags), the thread's state reached directly, the fast path
+/// inlined, and anything else a tail call to the slow path.
+#[inline(always)]
+fn acquire_blocking(instance: usize, id: u64, site: &'static Location<'static>) -> Held {
+    match with_thread(|t| t.try_fast(instance, id, 0, site)) {
+        Some(held) => held,
+        None => acquire_blocking_slow(instance, id, site),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn acquire_blocking_slow(instance: usize, id: u64, site: &'static Location<'static>) -> Held {
+    with_thread(|t| slow::acquire(t, Acq::blocking(instance, id, site)))
+}
+
+/// Trylocks and nesting annotations: always the slow path's work.
+#[cold]
+#[inline(never)]
+fn acquire_annotated(a: Acq) -> Held {
+    THREAD.with(|t| t.acquire(a))
 }
 
 impl fmt::Debug for LockMap {
@@ -383,7 +454,7 @@ pub fn might_lock(class: &'static LockClass, mode: Mode) {
         return;
     }
     let bits = graph::class_bits(class);
-    if (bits >> 32) as u32 & FLAG_NOT_VALIDATED != 0 {
+    if (bits >> CLASS_FLAGS_SHIFT) as u32 & FLAG_NOT_VALIDATED != 0 {
         return;
     }
     let a = Acq {
@@ -394,10 +465,10 @@ pub fn might_lock(class: &'static LockClass, mode: Mode) {
         how: How::Blocking,
         site: Location::caller(),
     };
-    THREAD.with(|t| {
+    with_thread(|t| {
         let h = t.acquire(a);
-        if h.class != 0 {
-            t.release(h.instance, h.class, Location::caller());
+        if h.class() != 0 {
+            t.release(h.instance, h.class(), a.site);
         }
     });
 }
@@ -407,7 +478,8 @@ pub fn might_lock(class: &'static LockClass, mode: Mode) {
 #[track_caller]
 pub fn might_sleep() {
     if config::validating() {
-        THREAD.with(|t| t.might_sleep(Location::caller()));
+        let site = Location::caller();
+        with_thread(|t| t.might_sleep(site));
     }
 }
 

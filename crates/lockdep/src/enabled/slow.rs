@@ -93,13 +93,30 @@ struct Verdict {
 /// Everything about an acquisition the fast path did not settle.
 #[cold]
 #[inline(never)]
-pub(crate) fn acquire(t: &ThreadState, a: Acq, key: u64) -> Held {
+pub(crate) fn acquire(t: &ThreadState, a: Acq) -> Held {
     let depth = t.depth();
+    let key = t.key_with(&a);
+    if t.in_graph.get() {
+        // A lock of the allocator that serves the validator's own allocation:
+        // the allocator's business, tracked (its release must match) but not
+        // validated; its order is learned from the program's allocations.
+        return if depth < MAX_DEPTH {
+            t.push(&a, key, a.how.flags(), 0)
+        } else {
+            Held::UNTRACKED
+        };
+    }
     let _busy = Busy::enter(t);
     let _nu = NoUnwind::enter(t, a.how == How::Alloc);
     if depth >= MAX_DEPTH {
-        depth_exceeded(t, &a);
-        return Held::UNTRACKED;
+        // A lock merged into the top nest-lock entry takes no new entry.
+        if !merges_into_top(t, &a) {
+            depth_exceeded(t, &a);
+            return Held::UNTRACKED;
+        }
+        if t.in_allocator.get() != 0 {
+            return merge_into_top(t, &a);
+        }
     }
     if a.how == How::Try {
         // Cannot wait: no dependency into it, no recursion or sleep check.
@@ -108,12 +125,12 @@ pub(crate) fn acquire(t: &ThreadState, a: Acq, key: u64) -> Held {
     if t.in_allocator.get() != 0 {
         // Inside the inner allocator nothing may allocate: validate later.
         super::alloc::defer(t, a, key);
-        let (flags, order) = match a.how {
-            How::Nest(outer) => (E_NEST, outer as u64),
-            How::Ordered(k) => (E_ORDERED, k),
-            _ => (0, 0),
+        let order = match a.how {
+            How::Nest(outer) => outer as u64,
+            How::Ordered(k) => k,
+            _ => 0,
         };
-        return t.push(&a, key, flags, order);
+        return t.push(&a, key, a.how.flags(), order);
     }
     let mut reports = Vec::new();
     let v = graph::with(|g| check(g, t, &a, key, &mut reports));
@@ -121,12 +138,28 @@ pub(crate) fn acquire(t: &ThreadState, a: Acq, key: u64) -> Held {
         emit(r);
     }
     if v.merge {
-        let mut top = t.entry(depth - 1);
-        top.refs += 1;
-        t.set_entry(depth - 1, top);
-        return Held::tracked(a.instance, a.class(), a.mode);
+        return merge_into_top(t, &a);
     }
     t.push(&a, key, v.flags, v.order)
+}
+
+/// Whether `a`, under a nest lock, joins the top entry (the same class and
+/// subclass, itself taken under a nest lock).
+fn merges_into_top(t: &ThreadState, a: &Acq) -> bool {
+    let depth = t.depth();
+    matches!(a.how, How::Nest(_)) && depth != 0 && {
+        let top = t.entry(depth - 1);
+        top.flags & E_NEST != 0 && top.class == a.class() && top.subclass == a.subclass
+    }
+}
+
+/// Counts `a` into the top entry instead of pushing it.
+fn merge_into_top(t: &ThreadState, a: &Acq) -> Held {
+    let depth = t.depth();
+    let mut top = t.entry(depth - 1);
+    top.refs += 1;
+    t.set_entry(depth - 1, top);
+    Held::tracked(a.instance, a.class(), a.mode)
 }
 
 /// Validates an acquisition that was made inside the inner allocator, now
@@ -159,7 +192,7 @@ pub(crate) fn replay(held: &[(Entry, usize)], a: Acq, key: u64, lost: bool) {
 fn check(g: &mut Graph, t: &ThreadState, a: &Acq, key: u64, reports: &mut Vec<Report>) -> Verdict {
     let a = *a;
     let depth = t.depth();
-    let mut flags = 0;
+    let mut flags = a.how.flags();
     let mut order = 0;
     let mut merge = false;
     let site = acq_site(&a);
@@ -219,11 +252,7 @@ fn check(g: &mut Graph, t: &ThreadState, a: &Acq, key: u64, reports: &mut Vec<Re
                 r.acquiring = Some(acquiring(g, &a));
                 reports.push(r);
             }
-            if depth != 0 {
-                let top = t.entry(depth - 1);
-                merge =
-                    top.flags & E_NEST != 0 && top.class == a.class() && top.subclass == a.subclass;
-            }
+            merge = merges_into_top(t, &a);
             flags |= E_NEST;
             order = outer as u64;
         }
@@ -386,6 +415,9 @@ fn capacity_report(g: &Graph, t: &ThreadState, what: String) -> Report {
 /// A bound reached while resolving a class.
 pub(crate) fn capacity(described: String) {
     super::thread::THREAD.with(|t| {
+        if t.in_graph.get() {
+            return;
+        }
         let r = graph::with(|g| {
             config::exhausted();
             g.first_report("capacity").then(|| {
@@ -407,6 +439,9 @@ pub(crate) fn capacity(described: String) {
 /// Declared orders that contradict each other, found at class registration.
 pub(crate) fn declared_cycle(cycle: Cycle) {
     super::thread::THREAD.with(|t| {
+        if t.in_graph.get() {
+            return;
+        }
         if let Some(r) = graph::with(|g| cycle_report(g, t, None, cycle)) {
             emit(r);
         }
@@ -442,6 +477,9 @@ pub(crate) fn release(
     class: u32,
     site: &'static Location<'static>,
 ) {
+    if class == 0 || t.in_graph.get() {
+        return; // an untracked acquisition, or one inside the validator
+    }
     if let Some(i) = t.find(instance, class) {
         let mut e = t.entry(i);
         if e.refs != 0 {
@@ -482,6 +520,9 @@ pub(crate) fn upgrade(
     class: u32,
     site: &'static Location<'static>,
 ) {
+    if t.in_graph.get() {
+        return;
+    }
     let _busy = Busy::enter(t);
     let Some(i) = t.find(instance, class) else {
         return release(t, instance, class, site);
@@ -568,6 +609,9 @@ pub(crate) fn upgrade(
 /// A sleep (a `might_sleep()` point) in an atomic context.
 #[cold]
 pub(crate) fn sleep_in_atomic(t: &ThreadState, _a: Option<&Acq>, site: &'static Location<'static>) {
+    if t.in_graph.get() {
+        return;
+    }
     let _busy = Busy::enter(t);
     let r = graph::with(|g| {
         g.first_report((ReportKind::SleepInAtomic, site)).then(|| {
@@ -588,6 +632,9 @@ pub(crate) fn sleep_in_atomic(t: &ThreadState, _a: Option<&Acq>, site: &'static 
 /// An allocation where allocating is forbidden.
 #[cold]
 pub(crate) fn alloc_forbidden(t: &ThreadState, site: Site, in_allocator: bool) {
+    if t.in_graph.get() {
+        return;
+    }
     let _busy = Busy::enter(t);
     let _nu = NoUnwind::enter(t, in_allocator);
     let r = graph::with(|g| {
@@ -667,6 +714,9 @@ pub(crate) fn held_at_exit(t: &ThreadState) {
 /// A failed lock assertion.
 pub(crate) fn assertion(what: String, site: &'static Location<'static>) {
     super::thread::THREAD.with(|t| {
+        if t.in_graph.get() {
+            return;
+        }
         let _busy = Busy::enter(t);
         let r = graph::with(|g| {
             report(

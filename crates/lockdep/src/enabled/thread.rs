@@ -14,6 +14,11 @@ use crate::MAX_DEPTH;
 use core::cell::Cell;
 use core::panic::Location;
 
+/// Where a class's flags sit in a `LockMap`'s cached bits (`class id |
+/// flags << CLASS_FLAGS_SHIFT`): the byte a held-stack slot id keeps its
+/// context flags in, so the cached bits are a slot id's class and context.
+pub(crate) const CLASS_FLAGS_SHIFT: u32 = 56;
+
 /// The instance used by `might_lock`: no real `LockMap` lives at address 1.
 pub(crate) const PSEUDO_INSTANCE: usize = 1;
 
@@ -43,11 +48,27 @@ pub(crate) enum How {
     Alloc,
 }
 
+impl How {
+    /// The held-entry flags an acquisition made this way starts with. They
+    /// belong to the chain key: a chain validated under a nest lock or in a
+    /// stated order must not stand for the same classes nested plainly.
+    #[inline]
+    pub fn flags(self) -> u8 {
+        match self {
+            How::Blocking => 0,
+            How::Try => E_TRY,
+            How::Nest(_) => E_NEST,
+            How::Ordered(_) => E_ORDERED,
+            How::Alloc => E_ALLOC,
+        }
+    }
+}
+
 /// One acquisition to validate.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Acq {
     pub instance: usize,
-    /// `class id | class flags << 32`.
+    /// `class id | class flags << CLASS_FLAGS_SHIFT`.
     pub bits: u64,
     pub mode: Mode,
     pub subclass: u8,
@@ -62,7 +83,20 @@ impl Acq {
     }
     #[inline]
     pub fn class_flags(&self) -> u32 {
-        (self.bits >> 32) as u32
+        (self.bits >> CLASS_FLAGS_SHIFT) as u32
+    }
+
+    /// An ordinary blocking acquisition from its slot id (see [`slot_id`]).
+    #[inline]
+    pub fn blocking(instance: usize, id: u64, site: &'static Location<'static>) -> Acq {
+        Acq {
+            instance,
+            bits: id & (u64::from(u32::MAX) | u64::from(u8::MAX) << CLASS_FLAGS_SHIFT),
+            mode: Mode::from_bits((id >> 40) as u8),
+            subclass: (id >> 32) as u8,
+            how: How::Blocking,
+            site,
+        }
     }
 }
 
@@ -110,16 +144,87 @@ impl Entry {
     }
 }
 
+/// One held-stack slot, stored field by field so the fast path writes only
+/// the words it must: `id`, `site`, `prev_key` (and the instance, kept apart).
+/// `refs` and `order` are meaningful only under `E_NEST` / `E_ORDERED`.
+struct Slot {
+    /// `class | subclass << 32 | mode << 40 | flags << 48 | ctx << 56`: the
+    /// low 48 bits are exactly what the chain key hashes.
+    id: Cell<u64>,
+    site: Cell<&'static Location<'static>>,
+    prev_key: Cell<u64>,
+    refs: Cell<u32>,
+    order: Cell<u64>,
+}
+
+/// A slot id (see [`Slot::id`]).
+#[inline(always)]
+fn slot_id(class: u32, subclass: u8, mode: Mode, flags: u8, ctx: u8) -> u64 {
+    u64::from(class)
+        | u64::from(subclass) << 32
+        | (mode as u64) << 40
+        | u64::from(flags) << 48
+        | u64::from(ctx) << 56
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        id: Cell::new(0),
+        site: Cell::new(Location::caller()),
+        prev_key: Cell::new(0),
+        refs: Cell::new(0),
+        order: Cell::new(0),
+    };
+
+    fn get(&self) -> Entry {
+        let id = self.id.get();
+        let flags = (id >> 48) as u8;
+        Entry {
+            class: id as u32,
+            subclass: (id >> 32) as u8,
+            mode: Mode::from_bits((id >> 40) as u8),
+            flags,
+            ctx: (id >> 56) as u8,
+            refs: if flags & E_NEST != 0 {
+                self.refs.get()
+            } else {
+                0
+            },
+            order: if flags & (E_NEST | E_ORDERED) != 0 {
+                self.order.get()
+            } else {
+                0
+            },
+            site: self.site.get(),
+            prev_key: self.prev_key.get(),
+        }
+    }
+
+    fn set(&self, e: Entry) {
+        self.id
+            .set(slot_id(e.class, e.subclass, e.mode, e.flags, e.ctx));
+        self.site.set(e.site);
+        self.prev_key.set(e.prev_key);
+        self.refs.set(e.refs);
+        self.order.set(e.order);
+    }
+}
+
 /// Folds one held lock into the chain key. Order matters (the key hashes the
 /// sequence), and so does the mode: a cached read chain must not hide a later
 /// write chain (lockdep once left the mode out and missed deadlocks).
 #[inline]
-pub(crate) fn mix(key: u64, class: u32, subclass: u8, mode: Mode) -> u64 {
-    let x = u64::from(class) | (u64::from(subclass) << 32) | ((mode as u64) << 40);
-    let k = (key.rotate_left(26) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let k = k ^ (k >> 31);
-    // 0 marks an empty slot in the chain table.
-    k | u64::from(k == 0)
+pub(crate) fn mix(key: u64, class: u32, subclass: u8, mode: Mode, flags: u8, ctx: u8) -> u64 {
+    mix_id(key, slot_id(class, subclass, mode, flags, ctx))
+}
+
+/// [`mix`] of a slot id (class, subclass, mode, entry flags and the class's
+/// context flags, which follow from the class). The multiply spreads
+/// the sequence into the high bits (the rotation and the chain table's index
+/// fold them back down); the low bit is set because 0 marks an empty slot.
+#[inline(always)]
+fn mix_id(key: u64, id: u64) -> u64 {
+    (key.rotate_left(26) ^ id).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
 }
 
 /// The thread's validator state.
@@ -127,9 +232,10 @@ pub(crate) struct ThreadState {
     depth: Cell<usize>,
     /// The chain key of the held sequence.
     key: Cell<u64>,
-    /// OR of the held entries' `ctx`.
+    /// OR of the held entries' `ctx` (`FLAG_ATOMIC`, `FLAG_NO_ALLOC`), and
+    /// `CTX_ATOMIC_SCOPE` / `CTX_UNARMED`: one byte the fast path tests.
     ctx: Cell<u8>,
-    held: [Cell<Entry>; MAX_DEPTH],
+    held: [Slot; MAX_DEPTH],
     /// The held entries' instances, apart so the same-instance scan is tight.
     instances: [Cell<usize>; MAX_DEPTH],
     /// Inside the validator's own slow path: its allocations are its own.
@@ -145,14 +251,34 @@ pub(crate) struct ThreadState {
     pub in_alloc: Cell<u32>,
     /// Inside `CheckedAlloc`'s inner allocator: the validator may not allocate.
     pub in_allocator: Cell<u32>,
+    /// Holding the graph lock (`graph::with`), which is not re-entrant.
+    pub in_graph: Cell<bool>,
     /// Where a report cannot unwind (the allocator, a thread-exit destructor).
     pub no_unwind: Cell<u32>,
-    exit_armed: Cell<bool>,
 }
+
+/// `ThreadState::ctx` bit: inside an `atomic_section`.
+const CTX_ATOMIC_SCOPE: u8 = 1 << 6;
+/// `ThreadState::ctx` bit: the thread-exit check is not armed yet.
+const CTX_UNARMED: u8 = 1 << 7;
+/// The `ctx` bits that send an acquisition to the slow path.
+const CTX_SLOW: u8 = FLAG_ATOMIC as u8 | CTX_ATOMIC_SCOPE | CTX_UNARMED;
 
 thread_local! {
     pub(crate) static THREAD: ThreadState = const { ThreadState::new() };
     static EXIT_CHECK: ExitCheck = const { ExitCheck };
+}
+
+/// Runs `f` on the calling thread's state. Unlike a plain `THREAD.with`, the
+/// closure given to the thread-local is trivial, so the access always inlines
+/// to one thread-pointer-relative address and `f` inlines after it.
+#[inline(always)]
+pub(crate) fn with_thread<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
+    let t: *const ThreadState = THREAD.with(|t| t as *const ThreadState);
+    // SAFETY: `THREAD` is const-initialised and has no destructor, so its
+    // storage stays valid and initialised until this thread ends; the
+    // reference does not outlive this call, which runs on this thread.
+    f(unsafe { &*t })
 }
 
 impl ThreadState {
@@ -160,8 +286,8 @@ impl ThreadState {
         ThreadState {
             depth: Cell::new(0),
             key: Cell::new(0),
-            ctx: Cell::new(0),
-            held: [const { Cell::new(Entry::EMPTY) }; MAX_DEPTH],
+            ctx: Cell::new(CTX_UNARMED),
+            held: [const { Slot::EMPTY }; MAX_DEPTH],
             instances: [const { Cell::new(0) }; MAX_DEPTH],
             busy: Cell::new(0),
             internals: Cell::new(0),
@@ -170,8 +296,8 @@ impl ThreadState {
             no_alloc_site: Cell::new(None),
             in_alloc: Cell::new(0),
             in_allocator: Cell::new(0),
+            in_graph: Cell::new(false),
             no_unwind: Cell::new(0),
-            exit_armed: Cell::new(false),
         }
     }
 
@@ -185,7 +311,11 @@ impl ThreadState {
         }
         t.depth.set(held.len());
         t.atomic_scopes.set(atomic_scopes);
-        t.exit_armed.set(true);
+        t.ctx.set(if atomic_scopes != 0 {
+            CTX_ATOMIC_SCOPE
+        } else {
+            0
+        });
         t.rekey_from(0);
         t
     }
@@ -217,7 +347,7 @@ impl ThreadState {
     /// Whether sleeping is forbidden here.
     #[inline]
     pub fn in_atomic(&self) -> bool {
-        self.ctx.get() & FLAG_ATOMIC as u8 != 0 || self.atomic_scopes.get() != 0
+        self.ctx.get() & (FLAG_ATOMIC as u8 | CTX_ATOMIC_SCOPE) != 0
     }
 
     /// Whether allocating is forbidden here.
@@ -226,36 +356,74 @@ impl ThreadState {
         self.ctx.get() & FLAG_NO_ALLOC as u8 != 0 || self.no_alloc_scopes.get() != 0
     }
 
-    /// The fast path of every acquisition. Anything unusual goes to
-    /// `slow::acquire`: a lock already held by instance, an atomic context, a
-    /// trylock, nesting annotations, a full stack, or a chain not yet cached.
-    #[inline]
-    pub fn acquire(&self, a: Acq) -> Held {
+    /// The fast path of every acquisition: pushes it and returns its token
+    /// when it needs no check beyond a chain-cache hit. `None` leaves it to
+    /// `slow::acquire`: an unarmed thread-exit check, an atomic context, a
+    /// full stack, a lock already held by instance, or a chain not yet
+    /// cached. Nothing is written before the decision.
+    #[inline(always)]
+    pub fn try_fast(
+        &self,
+        instance: usize,
+        id: u64,
+        flags: u8,
+        site: &'static Location<'static>,
+    ) -> Option<Held> {
         let depth = self.depth.get();
-        let key = mix(self.key.get(), a.class(), a.subclass, a.mode);
-        let flags = match a.how {
-            How::Blocking => 0,
-            How::Alloc => E_ALLOC,
-            _ => return slow::acquire(self, a, key),
-        };
-        if depth >= MAX_DEPTH || self.in_atomic() {
-            return slow::acquire(self, a, key);
+        if depth >= MAX_DEPTH || self.ctx.get() & CTX_SLOW != 0 {
+            return None;
         }
+        let id = id | u64::from(flags) << 48;
+        let key = mix_id(self.key.get(), id);
         if depth != 0 {
-            for i in 0..depth {
-                if self.instances[i].get() == a.instance {
-                    return slow::acquire(self, a, key);
-                }
+            if self.instances[..depth].iter().any(|i| i.get() == instance) {
+                return None;
             }
             if !graph::chain_cached(key) {
-                return slow::acquire(self, a, key);
+                return None;
             }
         }
-        self.push(&a, key, flags, 0)
+        let slot = &self.held[depth];
+        slot.id.set(id);
+        slot.site.set(site);
+        slot.prev_key.set(self.key.get());
+        self.instances[depth].set(instance);
+        self.depth.set(depth + 1);
+        self.key.set(key);
+        self.ctx.set(self.ctx.get() | (id >> 56) as u8);
+        Some(Held::from_id(instance, id))
     }
 
-    /// Pushes a validated acquisition.
+    /// Any acquisition: the fast path, else the slow one.
     #[inline]
+    pub fn acquire(&self, a: Acq) -> Held {
+        if !matches!(a.how, How::Blocking | How::Alloc) {
+            return slow::acquire(self, a);
+        }
+        let flags = a.how.flags();
+        let ctx = (a.class_flags() & (FLAG_ATOMIC | FLAG_NO_ALLOC)) as u8;
+        let id = slot_id(a.class(), a.subclass, a.mode, 0, ctx);
+        match self.try_fast(a.instance, id, flags, a.site) {
+            Some(held) => held,
+            None => slow::acquire(self, a),
+        }
+    }
+
+    /// The chain key with `a` pushed on the held sequence.
+    #[inline]
+    pub fn key_with(&self, a: &Acq) -> u64 {
+        let ctx = (a.class_flags() & (FLAG_ATOMIC | FLAG_NO_ALLOC)) as u8;
+        mix(
+            self.key.get(),
+            a.class(),
+            a.subclass,
+            a.mode,
+            a.how.flags(),
+            ctx,
+        )
+    }
+
+    /// Pushes a validated acquisition, arming the thread-exit check.
     pub fn push(&self, a: &Acq, key: u64, flags: u8, order: u64) -> Held {
         let depth = self.depth.get();
         let ctx = (a.class_flags() & (FLAG_ATOMIC | FLAG_NO_ALLOC)) as u8;
@@ -274,14 +442,10 @@ impl ThreadState {
         self.depth.set(depth + 1);
         self.key.set(key);
         self.ctx.set(self.ctx.get() | ctx);
-        if !self.exit_armed.get() {
+        if self.ctx.get() & CTX_UNARMED != 0 {
             self.arm_exit_check();
         }
-        Held {
-            instance: a.instance,
-            class: a.class(),
-            mode: a.mode,
-        }
+        Held::tracked(a.instance, a.class(), a.mode)
     }
 
     /// Registers the thread-exit check. Registering a thread-local destructor
@@ -294,20 +458,27 @@ impl ThreadState {
         }
         let _busy = Busy::enter(self);
         if EXIT_CHECK.try_with(|_| ()).is_ok() {
-            self.exit_armed.set(true);
+            self.ctx.set(self.ctx.get() & !CTX_UNARMED);
         }
     }
 
     /// The fast path of every release: the top entry, unmerged.
     #[inline]
     pub fn release(&self, instance: usize, class: u32, site: &'static Location<'static>) {
-        let depth = self.depth.get();
-        if depth != 0 && self.instances[depth - 1].get() == instance {
-            let top = self.held[depth - 1].get();
-            if top.refs == 0 && top.class == class {
-                self.depth.set(depth - 1);
-                self.key.set(top.prev_key);
-                if top.ctx != 0 {
+        let i = self.depth.get().wrapping_sub(1);
+        // One comparison covers both an empty stack and the bound.
+        if self
+            .instances
+            .get(i)
+            .is_some_and(|held| held.get() == instance)
+        {
+            let top = &self.held[i];
+            let id = top.id.get();
+            // The same class, and not an entry merged under a nest lock.
+            if id as u32 == class && id & u64::from(E_NEST) << 48 == 0 {
+                self.depth.set(i);
+                self.key.set(top.prev_key.get());
+                if id >> 56 != 0 {
                     self.recompute_ctx();
                 }
                 return;
@@ -321,9 +492,7 @@ impl ThreadState {
     pub fn find(&self, instance: usize, class: u32) -> Option<usize> {
         (0..self.depth.get()).rev().find(|&i| {
             self.instances[i].get() == instance
-                || (self.held[i].get().flags & E_NEST != 0
-                    && self.held[i].get().refs != 0
-                    && self.held[i].get().class == class)
+                || (self.held[i].get().flags & E_NEST != 0 && self.held[i].get().class == class)
         })
     }
 
@@ -345,13 +514,20 @@ impl ThreadState {
             0 => 0,
             _ => {
                 let below = self.held[i - 1].get();
-                mix(below.prev_key, below.class, below.subclass, below.mode)
+                mix(
+                    below.prev_key,
+                    below.class,
+                    below.subclass,
+                    below.mode,
+                    below.flags,
+                    below.ctx,
+                )
             }
         };
         for j in i..self.depth.get() {
             let mut e = self.held[j].get();
             e.prev_key = key;
-            key = mix(key, e.class, e.subclass, e.mode);
+            key = mix(key, e.class, e.subclass, e.mode, e.flags, e.ctx);
             self.held[j].set(e);
         }
         self.key.set(key);
@@ -359,7 +535,8 @@ impl ThreadState {
     }
 
     fn recompute_ctx(&self) {
-        let ctx = (0..self.depth.get()).fold(0, |c, i| c | self.held[i].get().ctx);
+        let scopes = self.ctx.get() & (CTX_ATOMIC_SCOPE | CTX_UNARMED);
+        let ctx = (0..self.depth.get()).fold(scopes, |c, i| c | self.held[i].get().ctx);
         self.ctx.set(ctx);
     }
 
@@ -437,7 +614,10 @@ impl Scope {
                 }
                 t.no_alloc_scopes.set(t.no_alloc_scopes.get() + 1);
             }
-            ScopeKind::Atomic => t.atomic_scopes.set(t.atomic_scopes.get() + 1),
+            ScopeKind::Atomic => {
+                t.atomic_scopes.set(t.atomic_scopes.get() + 1);
+                t.ctx.set(t.ctx.get() | CTX_ATOMIC_SCOPE);
+            }
             ScopeKind::Internals => t.internals.set(t.internals.get() + 1),
         });
         Scope { kind, prev_site }
@@ -452,7 +632,12 @@ impl Drop for Scope {
                 t.no_alloc_scopes.set(t.no_alloc_scopes.get() - 1);
                 t.no_alloc_site.set(self.prev_site);
             }
-            ScopeKind::Atomic => t.atomic_scopes.set(t.atomic_scopes.get() - 1),
+            ScopeKind::Atomic => {
+                t.atomic_scopes.set(t.atomic_scopes.get() - 1);
+                if t.atomic_scopes.get() == 0 {
+                    t.ctx.set(t.ctx.get() & !CTX_ATOMIC_SCOPE);
+                }
+            }
             ScopeKind::Internals => t.internals.set(t.internals.get() - 1),
         });
     }
