@@ -122,9 +122,7 @@ fn acquire_release(c: &mut Criterion) {
     let pl = parking_lot::Mutex::new(0u64);
     g.bench_function("parking_lot", |b| b.iter(|| *black_box(&pl).lock() += 1));
     let std = std::sync::Mutex::new(0u64);
-    g.bench_function("std", |b| {
-        b.iter(|| *black_box(&std).lock().unwrap() += 1)
-    });
+    g.bench_function("std", |b| b.iter(|| *black_box(&std).lock().unwrap() += 1));
     g.finish();
 }
 
@@ -138,9 +136,7 @@ fn checked_pair(a: &Checked, b: &Checked) {
 fn nested_pair(c: &mut Criterion) {
     let mut g = c.benchmark_group("nested_pair");
     let (ba, bb) = (Bare::new(), Bare::new());
-    g.bench_function("bare", |b| {
-        b.iter(|| ba.with(|| bb.with(|| black_box(1))))
-    });
+    g.bench_function("bare", |b| b.iter(|| ba.with(|| bb.with(|| black_box(1)))));
     let (ca, cb) = (
         Checked::new(class("bench_pair_a")),
         Checked::new(class("bench_pair_b")),
@@ -201,7 +197,11 @@ fn classes_in_graph(c: &mut Criterion) {
 
 /// Runs `iters` nested pairs on each of `threads` threads, each with its own
 /// locks (and its own classes), and returns the time until all are done.
-fn run_threads(classes: &[(&'static LockClass, &'static LockClass)], iters: u64, checked: bool) -> Duration {
+fn run_threads(
+    classes: &[(&'static LockClass, &'static LockClass)],
+    iters: u64,
+    checked: bool,
+) -> Duration {
     let start = Arc::new(Barrier::new(classes.len() + 1));
     let handles: Vec<_> = classes
         .iter()
