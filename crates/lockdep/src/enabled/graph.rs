@@ -634,7 +634,14 @@ pub(crate) fn load_allow_file(path: &Path) {
 
 fn parse_allow_line(line: &str) -> Option<(String, String, String)> {
     let (from, rest) = line.split_once("->")?;
-    let (to, reason) = rest.split_once(':')?;
+    // The reason follows the first colon that ends a word (followed by a
+    // space or the end): class names may hold colons (`mm::lock`, the
+    // `file.rs:10:5` names of per-site classes).
+    let colon = rest
+        .char_indices()
+        .find(|&(i, c)| c == ':' && rest[i + 1..].chars().next().is_none_or(char::is_whitespace))?
+        .0;
+    let (to, reason) = (&rest[..colon], &rest[colon + 1..]);
     let (from, to, reason) = (from.trim(), to.trim(), reason.trim());
     if from.is_empty() || to.is_empty() || reason.is_empty() {
         return None;
@@ -698,5 +705,15 @@ mod tests {
         assert_eq!(parse_allow_line("a -> b"), None);
         assert_eq!(parse_allow_line("a b: x"), None);
         assert_eq!(parse_allow_line(" -> b: x"), None);
+        // Colons inside class names are not the separator.
+        assert_eq!(
+            parse_allow_line("mm::lock -> src/a.rs:10:5: taken once at start-up"),
+            Some((
+                "mm::lock".into(),
+                "src/a.rs:10:5".into(),
+                "taken once at start-up".into()
+            ))
+        );
+        assert_eq!(parse_allow_line("a -> b:"), None);
     }
 }
