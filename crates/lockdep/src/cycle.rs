@@ -2,14 +2,19 @@
 //!
 //! A walk is *strong* when no node on it is entered by an `-(xR)->` edge and
 //! left by an `-(Sx)->` edge. The search runs breadth-first over states
-//! `(node, entered by an R edge?)`, so each node is visited at most twice; a
-//! strong closed walk always contains a strong simple cycle, so searching walks
-//! loses nothing. The number of states it may enqueue is bounded: reaching the
-//! bound is [`Exhausted`], never a silent "no path".
+//! `(node, entered by an R edge?)`, so each node is visited at most twice. No
+//! strong walk means no strong cycle through the new edge. A walk found may
+//! pass a node twice, though, and then the strong simple cycle it contains
+//! need not hold the new edge (an old, already reported cycle spliced onto a
+//! weak new one): such a walk is confirmed by a depth-first search for a
+//! strong *simple* path, which is exact and, having the same bound, falls
+//! back to the walk (lockdep's own answer) if it runs out. The work is
+//! bounded: reaching the bound in the breadth-first search is [`Exhausted`],
+//! never a silent "no path".
 
 use crate::mode::DepKind;
-use std::collections::HashMap;
 use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet};
 
 /// One outgoing edge in an adjacency list.
 #[derive(Clone, Copy, Debug)]
@@ -54,15 +59,27 @@ where
     let mut enqueued = 1usize;
     while let Some((node, by_r)) = queue.pop_front() {
         if node == target && !(by_r && target_leaves_shared) {
+            // The walk's edges and the nodes they enter, from the end back.
             let mut path = Vec::new();
+            let mut nodes = vec![start];
             let mut s = state(node, by_r);
             while s != first {
                 let (prev, edge) = parent[&s];
                 path.push(edge);
+                nodes.push((s >> 1) as u32);
                 s = prev;
             }
             path.reverse();
-            return Ok(Some(path));
+            nodes.sort_unstable();
+            if nodes.windows(2).all(|w| w[0] != w[1]) {
+                return Ok(Some(path));
+            }
+            let simple =
+                simple_strong_path(&adj, start, start_by_r, target, target_leaves_shared, bound);
+            return Ok(match simple {
+                Ok(found) => found,
+                Err(Exhausted) => Some(path),
+            });
         }
         for out in adj(node) {
             if by_r && out.kind.leaves_shared() {
@@ -79,6 +96,52 @@ where
             parent.insert(next, (state(node, by_r), out.id));
             queue.push_back((out.to, out.kind.enters_recursive()));
         }
+    }
+    Ok(None)
+}
+
+/// A strong path from `start` to `target` that passes no node twice, found
+/// depth-first; `Exhausted` after `bound` edge steps (simple paths can be
+/// many, so this runs only to confirm a walk the breadth-first search found).
+fn simple_strong_path<'a, F>(
+    adj: &F,
+    start: u32,
+    start_by_r: bool,
+    target: u32,
+    target_leaves_shared: bool,
+    bound: usize,
+) -> Result<Option<Vec<u32>>, Exhausted>
+where
+    F: Fn(u32) -> &'a [Out],
+{
+    // The path so far: (node, entered by R, index of its next edge to try),
+    // and the edges between them.
+    let mut stack: Vec<(u32, bool, usize)> = vec![(start, start_by_r, 0)];
+    let mut edges: Vec<u32> = Vec::new();
+    let mut on_path: HashSet<u32> = HashSet::from([start]);
+    let mut steps = 0usize;
+    while let Some(&mut (node, by_r, ref mut next)) = stack.last_mut() {
+        if node == target && !(by_r && target_leaves_shared) {
+            return Ok(Some(edges));
+        }
+        let outs = adj(node);
+        let Some(out) = outs.get(*next) else {
+            stack.pop();
+            edges.pop();
+            on_path.remove(&node);
+            continue;
+        };
+        *next += 1;
+        steps += 1;
+        if steps > bound {
+            return Err(Exhausted);
+        }
+        if (by_r && out.kind.leaves_shared()) || on_path.contains(&out.to) {
+            continue;
+        }
+        on_path.insert(out.to);
+        edges.push(out.id);
+        stack.push((out.to, out.kind.enters_recursive(), 0));
     }
     Ok(None)
 }
@@ -136,6 +199,36 @@ mod tests {
         // Entering 1 by R then leaving by S is not strong, but entering by N is.
         assert!(closes(&[(0, 1, ER), (0, 1, EN), (1, 2, SN)], (2, 0, EN)));
         assert!(!closes(&[(0, 1, ER), (1, 2, SN)], (2, 0, EN)));
+    }
+
+    #[test]
+    fn an_old_cycle_spliced_onto_a_weak_one_is_not_a_new_one() {
+        // 0 <-> 1 by EN both ways (an old, strong cycle); 0 -(SN)-> 2 and the
+        // closing 2 -(SR)-> 0. The walk 0 -> 1 -> 0 -> 2 is strong, but the
+        // only simple cycle through the closing edge, 0 -> 2 -> 0, is not.
+        assert!(!closes(&[(0, 1, EN), (1, 0, EN), (0, 2, SN)], (2, 0, SR)));
+        // With 0 -(EN)-> 2 instead, 0 -> 2 -> 0 is strong.
+        assert!(closes(&[(0, 1, EN), (1, 0, EN), (0, 2, EN)], (2, 0, SR)));
+    }
+
+    #[test]
+    fn a_strong_simple_path_is_found_behind_a_spliced_walk() {
+        // The shortest strong walk 0 -> 1 -> 0 -> 3 is not simple; the longer
+        // 0 -> 2 -> 4 -> 5 -> 3 is strong and simple: closing 3 -(SR)-> 0
+        // reports, and names the simple path.
+        let edges = [
+            (0, 1, EN),
+            (1, 0, EN),
+            (0, 3, SN),
+            (0, 2, EN),
+            (2, 4, EN),
+            (4, 5, EN),
+            (5, 3, EN),
+        ];
+        assert!(closes(&edges, (3, 0, SR)));
+        let adj = graph(&edges);
+        let path = strong_path(|n| adj[n as usize].as_slice(), 0, true, 3, true, 1000);
+        assert_eq!(path, Ok(Some(vec![3, 4, 5, 6])));
     }
 
     #[test]

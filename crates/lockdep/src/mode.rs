@@ -21,6 +21,7 @@ pub enum Mode {
 
 impl Mode {
     /// The mode whose discriminant is `bits` (`Write` for anything unknown).
+    #[cfg(any(debug_assertions, feature = "lockdep"))]
     #[inline]
     pub(crate) const fn from_bits(bits: u8) -> Mode {
         match bits {

@@ -50,32 +50,32 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
     (r, got)
 }
 
-/// Delivers one report. Runs as the validator's own work (its allocations
-/// are not checked); may panic in `Panic` mode, or abort where a panic
+/// Delivers one report. Runs as the validator's own work throughout (its
+/// allocations, even the capture's, are not checked, so delivering cannot
+/// raise another report); may panic in `Panic` mode, or abort where a panic
 /// cannot unwind.
 pub(crate) fn emit(report: Report) {
-    let captured = CAPTURED
-        .try_with(|c| match c.borrow_mut().as_mut() {
-            Some(v) => {
-                v.push(report.clone());
-                true
-            }
-            None => false,
-        })
-        .unwrap_or(false);
-    if captured {
-        return;
-    }
     let action = config::action();
-    let no_unwind = THREAD.with(|t| {
+    let (report, no_unwind) = THREAD.with(|t| {
         let _busy = Busy::enter(t);
-        match config::handler() {
-            Some(h) => h(&report),
-            None if action != Action::Off => eprintln!("{report}"),
-            None => {}
+        let mut report = Some(report);
+        let _ = CAPTURED.try_with(|c| {
+            if let Some(v) = c.borrow_mut().as_mut() {
+                v.extend(report.take());
+            }
+        });
+        if let Some(r) = &report {
+            match config::handler() {
+                Some(h) => h(r),
+                None if action != Action::Off => eprintln!("{r}"),
+                None => {}
+            }
         }
-        t.no_unwind.get() != 0
+        (report, t.no_unwind.get() != 0)
     });
+    let Some(report) = report else {
+        return; // captured
+    };
     if action == Action::Panic {
         if no_unwind || std::thread::panicking() {
             eprintln!("kernsync-lockdep: cannot unwind here (allocator, thread exit or unwinding); aborting");

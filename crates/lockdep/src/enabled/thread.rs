@@ -168,13 +168,15 @@ fn slot_id(class: u32, subclass: u8, mode: Mode, flags: u8, ctx: u8) -> u64 {
 }
 
 impl Slot {
-    const EMPTY: Slot = Slot {
-        id: Cell::new(0),
-        site: Cell::new(Location::caller()),
-        prev_key: Cell::new(0),
-        refs: Cell::new(0),
-        order: Cell::new(0),
-    };
+    const fn empty() -> Slot {
+        Slot {
+            id: Cell::new(0),
+            site: Cell::new(Location::caller()),
+            prev_key: Cell::new(0),
+            refs: Cell::new(0),
+            order: Cell::new(0),
+        }
+    }
 
     fn get(&self) -> Entry {
         let id = self.id.get();
@@ -287,7 +289,7 @@ impl ThreadState {
             depth: Cell::new(0),
             key: Cell::new(0),
             ctx: Cell::new(CTX_UNARMED),
-            held: [const { Slot::EMPTY }; MAX_DEPTH],
+            held: [const { Slot::empty() }; MAX_DEPTH],
             instances: [const { Cell::new(0) }; MAX_DEPTH],
             busy: Cell::new(0),
             internals: Cell::new(0),
