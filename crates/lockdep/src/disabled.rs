@@ -103,6 +103,8 @@ impl LockMap {
     #[inline(always)]
     pub fn upgrade(&self, _held: &mut Held) {}
     #[inline(always)]
+    pub fn try_upgraded(&self, _held: &mut Held) {}
+    #[inline(always)]
     pub fn is_held(&self) -> bool {
         false
     }

@@ -357,6 +357,17 @@ impl LockMap {
         }
     }
 
+    /// Records an upgrade that did not wait (an immediate `try_upgrade` that
+    /// succeeded): the held mode becomes `Write` and, as for any trylock, no
+    /// dependency is added.
+    #[track_caller]
+    pub fn try_upgraded(&self, held: &mut Held) {
+        if held.class() != 0 {
+            with_thread(|t| t.set_mode(held.instance, held.class(), Mode::Write));
+            *held = Held::tracked(held.instance, held.class(), Mode::Write);
+        }
+    }
+
     /// Whether the current thread holds this lock; `None` when that is not
     /// known (validation is off, or the class is not validated).
     fn held_here(&self) -> Option<bool> {
