@@ -3,3 +3,7 @@
 
 /// The lock-order validator: see [`kernsync_lockdep`].
 pub use kernsync_lockdep as lockdep;
+
+/// The order-checked blocking locks (`RwSem`, `Mutex`, `Condvar`): see
+/// [`kernsync_rwsem`].
+pub use kernsync_rwsem as rwsem;

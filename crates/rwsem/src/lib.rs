@@ -1,0 +1,33 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod sync;
+
+pub mod raw_condvar;
+pub mod raw_mutex;
+pub mod raw_rwsem;
+
+#[cfg(not(loom))]
+mod checked;
+#[cfg(not(loom))]
+mod condvar;
+#[cfg(not(loom))]
+mod mutex;
+#[cfg(not(loom))]
+mod rwsem;
+
+#[cfg(not(loom))]
+pub use checked::{CheckedRawMutex, CheckedRawRwSem, Token};
+#[cfg(not(loom))]
+pub use condvar::{Condvar, WaitTimeoutResult};
+#[cfg(not(loom))]
+pub use mutex::{MappedMutexGuard, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub use rwsem::{
+    MappedRwSemReadGuard, MappedRwSemWriteGuard, RwSem, RwSemReadGuard, RwSemUpgradableReadGuard,
+    RwSemWriteGuard,
+};
+
+pub use raw_condvar::RawCondvar;
+pub use raw_mutex::RawMutex;
+pub use raw_rwsem::RawRwSem;

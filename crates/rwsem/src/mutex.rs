@@ -1,0 +1,166 @@
+//! `Mutex<T>`: the order-checked mutex.
+
+use core::fmt;
+use core::panic::Location;
+use std::time::{Duration, Instant};
+
+use kernsync_lockdep::LockClass;
+
+use crate::checked::CheckedRawMutex;
+
+/// A guard of a [`Mutex`] (lock_api's, with `map`, `unlocked`, `unlock_fair`,
+/// `bump`).
+pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, CheckedRawMutex, T>;
+/// A mutex guard mapped to a part of the data.
+pub type MappedMutexGuard<'a, T> = lock_api::MappedMutexGuard<'a, CheckedRawMutex, T>;
+
+/// A mutual-exclusion lock whose every acquisition is checked by the
+/// lock-order validator, with eventual fairness like parking_lot's.
+///
+/// The class of a lock made by [`Mutex::new`] is its construction site;
+/// [`Mutex::with_class`] names one. No poisoning; guards are `!Send`. See
+/// [`RwSem`](crate::RwSem) for the rules shared by all kernsync locks.
+///
+/// ```
+/// use kernsync_rwsem::Mutex;
+/// let m = Mutex::new(0);
+/// *m.lock() += 1;
+/// assert_eq!(*m.lock(), 1);
+/// ```
+///
+/// A guard cannot move to another thread (the held-lock stack is per thread):
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// let m = kernsync_rwsem::Mutex::new(0);
+/// send(m.lock());
+/// ```
+pub struct Mutex<T: ?Sized> {
+    inner: lock_api::Mutex<CheckedRawMutex, T>,
+}
+
+impl<T> Mutex<T> {
+    /// A lock holding `value`, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    pub const fn new(value: T) -> Mutex<T> {
+        Mutex {
+            inner: lock_api::Mutex::from_raw(CheckedRawMutex::at_site(Location::caller()), value),
+        }
+    }
+
+    /// A lock holding `value`, of class `class`.
+    #[inline]
+    pub const fn with_class(value: T, class: &'static LockClass) -> Mutex<T> {
+        Mutex {
+            inner: lock_api::Mutex::from_raw(CheckedRawMutex::with_class(class), value),
+        }
+    }
+
+    /// The data, consuming the lock.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    #[inline]
+    fn raw(&self) -> &CheckedRawMutex {
+        // SAFETY: only used to acquire, and by the condvar, which releases
+        // and re-acquires on behalf of a guard it borrows.
+        unsafe { self.inner.raw() }
+    }
+
+    /// Acquires the lock, validated before it can block.
+    #[inline]
+    #[track_caller]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.inner.lock()
+    }
+
+    /// Acquires the lock as subclass `subclass` (below 8), for nesting two
+    /// locks of one class in a fixed order.
+    #[inline]
+    #[track_caller]
+    pub fn lock_nested(&self, subclass: u8) -> MutexGuard<'_, T> {
+        let token = self.raw().lock_as(subclass);
+        // SAFETY: the acquisition `token` stands for was just made.
+        unsafe { self.inner.make_guard_unchecked(token) }
+    }
+
+    /// The lock if it can be had at once (adds no dependency).
+    #[inline]
+    #[track_caller]
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.inner.try_lock()
+    }
+
+    /// [`lock`](Mutex::lock), giving up after `timeout`.
+    #[inline]
+    #[track_caller]
+    pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
+        self.inner.try_lock_for(timeout)
+    }
+
+    /// [`lock`](Mutex::lock), giving up at `deadline`.
+    #[inline]
+    #[track_caller]
+    pub fn try_lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T>> {
+        self.inner.try_lock_until(deadline)
+    }
+
+    /// The data, through the unique borrow.
+    #[inline]
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+
+    /// Whether the lock is held.
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.inner.is_locked()
+    }
+
+    /// Reports unless the current thread holds this lock.
+    #[inline]
+    #[track_caller]
+    pub fn assert_held(&self) {
+        self.raw().map().assert_held();
+    }
+
+    /// Reports if the current thread holds this lock.
+    #[inline]
+    #[track_caller]
+    pub fn assert_not_held(&self) {
+        self.raw().map().assert_not_held();
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    /// A lock of `T::default()`, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    fn default() -> Mutex<T> {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    #[inline]
+    #[track_caller]
+    fn from(value: T) -> Mutex<T> {
+        Mutex::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Mutex");
+        match self.try_lock() {
+            Some(guard) => d.field("data", &&*guard),
+            None => d.field("data", &format_args!("<locked>")),
+        };
+        d.finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,1367 @@
+//! [`RawRwSem`]: the raw, task-fair reader/writer semaphore.
+//!
+//! One atomic word (the table below) and two wait queues in the parking lot:
+//! the *main queue* at the lock's address, where every new waiter parks, and
+//! the *writer queue* at address + 1, where the one thread that has claimed
+//! `WRITER_BIT` waits for the remaining readers to leave.
+//!
+//! **Task-fair.** A writer claims `WRITER_BIT` as soon as no writer and no
+//! upgradable reader holds the lock, even while readers are inside; from then
+//! on it is a *pending writer*: new non-recursive readers (and upgradable
+//! readers) wait behind it, the readers inside drain, and the last one wakes
+//! it. So a stream of readers cannot starve a writer.
+//!
+//! **Recursive reads.** A recursive reader only waits while a writer *holds*
+//! the lock (`WRITER_BIT` set and no readers). While the lock is read-held it
+//! joins the readers even past a pending writer, so a thread that already
+//! holds a read can always take another one: recursion never deadlocks
+//! against a waiting writer (it only delays that writer).
+//!
+//! **Eventual fairness.** Unlocks are unfair by default (a running thread
+//! may barge in ahead of the woken ones), which is fast but could starve the
+//! woken readers under a stream of writers. Every 16th (`FAIR_EVERY`) contended
+//! unlock of a writer or an upgradable reader is therefore a fair one: the
+//! lock is handed off, still locked, to the threads at the front of the main
+//! queue (all the readers up to and including the first writer, in queue
+//! order). The `*_fair` unlocks and `bump_*` always hand off.
+//!
+//! The state machine is the inherent, guard-less API; under `--cfg loom` it
+//! runs on loom's atomics and modelled parking lot. The `lock_api` traits
+//! wrap it (outside loom) with zero-sized per-mode guard states.
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{
+    park, unpark_filter, unpark_one, FilterOp, ParkResult, ParkToken, SpinWait, UnparkResult,
+    UnparkToken,
+};
+
+// ---------------------------------------------------------------------------
+// The state word.
+// ---------------------------------------------------------------------------
+
+/// At least one thread is (or is about to be) parked in the main queue.
+const PARKED_BIT: usize = 0b0001;
+/// The thread owning `WRITER_BIT` is parked in the writer queue, waiting for
+/// the readers to leave; `WRITER_BIT` is set.
+const WRITER_PARKED_BIT: usize = 0b0010;
+/// An upgradable reader holds the lock (it is also counted as a reader);
+/// `WRITER_BIT` is clear.
+const UPGRADABLE_BIT: usize = 0b0100;
+/// With no readers: a writer holds the lock. With readers: a writer (or an
+/// upgrading reader) has claimed the lock and waits for them to leave — the
+/// pending writer that blocks new non-recursive readers.
+const WRITER_BIT: usize = 0b1000;
+/// The reader count: every shared holder (plain, recursive, upgradable).
+const READERS_MASK: usize = !0b1111;
+/// One reader in the count.
+const ONE_READER: usize = 0b1_0000;
+
+// Park tokens: what a waiter in the main queue wants (its state increment).
+/// A (plain or recursive) reader waits.
+const TOKEN_SHARED: ParkToken = ParkToken(ONE_READER);
+/// A writer waits.
+const TOKEN_EXCLUSIVE: ParkToken = ParkToken(WRITER_BIT);
+/// An upgradable reader waits.
+const TOKEN_UPGRADABLE: ParkToken = ParkToken(ONE_READER | UPGRADABLE_BIT);
+
+// Unpark tokens: how a waiter was woken.
+/// Woken to retry: the lock was released.
+const TOKEN_NORMAL: UnparkToken = UnparkToken(0);
+/// Woken holding the lock: the unlocker handed it off in the mode asked for.
+const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
+
+/// Every this many contended unlocks (ones that wake someone), the unlock is
+/// a fair handoff: the eventual fairness that keeps woken waiters from
+/// starving behind threads that barge in.
+const FAIR_EVERY: usize = 16;
+
+/// May a reader enter in `state`? A plain reader only when no writer holds or
+/// waits; a recursive one also past a pending writer while readers are in.
+#[inline(always)]
+fn reader_may_enter(state: usize, recursive: bool) -> bool {
+    state & WRITER_BIT == 0 || (recursive && state & READERS_MASK != 0)
+}
+
+/// The deadline `timeout` from now; `None` (wait forever) if unrepresentable.
+#[inline]
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Runs `f`, aborting the process if it unwinds: for re-acquisitions that
+/// lock_api requires to either succeed or abort (`bump_*`).
+#[inline]
+fn abort_on_unwind<T>(f: impl FnOnce() -> T) -> T {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            std::process::abort();
+        }
+    }
+    let bomb = Bomb;
+    let r = f();
+    core::mem::forget(bomb);
+    r
+}
+
+/// A blocking, task-fair reader/writer semaphore: the raw state machine.
+///
+/// Readers share it, a writer has it alone, an upgradable reader shares it
+/// with plain readers but not with another upgradable reader or a writer. A
+/// waiting writer blocks new non-recursive readers; recursive readers
+/// ([`lock_shared_recursive`](RawRwSem::lock_shared_recursive)) pass a
+/// waiting writer while the lock is read-held. See the [module
+/// docs](crate::raw_rwsem) for the protocol.
+pub struct RawRwSem {
+    /// The state word; see the constants at the top of this file.
+    state: AtomicUsize,
+    /// Contended unlocks since the last fair handoff. Only touched inside
+    /// unpark callbacks of the main queue, which the parking lot serialises.
+    contended: AtomicUsize,
+}
+
+impl Default for RawRwSem {
+    fn default() -> RawRwSem {
+        RawRwSem::new()
+    }
+}
+
+impl RawRwSem {
+    /// An unlocked semaphore.
+    #[cfg(not(loom))]
+    pub const fn new() -> RawRwSem {
+        RawRwSem {
+            state: AtomicUsize::new(0),
+            contended: AtomicUsize::new(0),
+        }
+    }
+
+    /// An unlocked semaphore (loom's atomics cannot be built in a `const`).
+    #[cfg(loom)]
+    pub fn new() -> RawRwSem {
+        RawRwSem {
+            state: AtomicUsize::new(0),
+            contended: AtomicUsize::new(0),
+        }
+    }
+
+    // ----- shared -----------------------------------------------------------
+
+    /// Acquires a shared lock, waiting while a writer holds *or waits for*
+    /// the lock. Panics (holding nothing new) if the reader count overflows.
+    #[inline]
+    pub fn lock_shared(&self) {
+        if !self.try_lock_shared_fast(false) {
+            self.lock_shared_slow(false, None);
+        }
+    }
+
+    /// Acquires a shared lock if that needs no waiting.
+    #[inline]
+    pub fn try_lock_shared(&self) -> bool {
+        self.try_lock_shared_fast(false) || self.try_lock_shared_slow(false)
+    }
+
+    /// [`lock_shared`](RawRwSem::lock_shared), giving up at `deadline`.
+    #[inline]
+    pub fn try_lock_shared_until(&self, deadline: Instant) -> bool {
+        self.try_lock_shared_fast(false) || self.lock_shared_slow(false, Some(deadline))
+    }
+
+    /// [`lock_shared`](RawRwSem::lock_shared), giving up after `timeout`.
+    #[inline]
+    pub fn try_lock_shared_for(&self, timeout: Duration) -> bool {
+        self.try_lock_shared_fast(false) || self.lock_shared_slow(false, deadline_after(timeout))
+    }
+
+    /// Acquires a shared lock recursively: waits only while a writer *holds*
+    /// the lock, never for a waiting writer while the lock is read-held, so
+    /// a thread already holding a read of this lock never blocks here.
+    #[inline]
+    pub fn lock_shared_recursive(&self) {
+        if !self.try_lock_shared_fast(true) {
+            self.lock_shared_slow(true, None);
+        }
+    }
+
+    /// [`lock_shared_recursive`](RawRwSem::lock_shared_recursive) if that
+    /// needs no waiting.
+    #[inline]
+    pub fn try_lock_shared_recursive(&self) -> bool {
+        self.try_lock_shared_fast(true) || self.try_lock_shared_slow(true)
+    }
+
+    /// [`lock_shared_recursive`](RawRwSem::lock_shared_recursive), giving
+    /// up at `deadline`.
+    #[inline]
+    pub fn try_lock_shared_recursive_until(&self, deadline: Instant) -> bool {
+        self.try_lock_shared_fast(true) || self.lock_shared_slow(true, Some(deadline))
+    }
+
+    /// [`lock_shared_recursive`](RawRwSem::lock_shared_recursive), giving
+    /// up after `timeout`.
+    #[inline]
+    pub fn try_lock_shared_recursive_for(&self, timeout: Duration) -> bool {
+        self.try_lock_shared_fast(true) || self.lock_shared_slow(true, deadline_after(timeout))
+    }
+
+    /// Releases a shared lock; the last reader out wakes a pending writer.
+    ///
+    /// # Safety
+    /// The caller holds a shared acquisition (plain or recursive) of this
+    /// lock and gives it up.
+    #[inline]
+    pub unsafe fn unlock_shared(&self) {
+        // Release: pairs with the Acquire loads of a writer or upgrader in
+        // `wait_for_readers` / `upgrade` (and with any later acquirer, via the
+        // release sequence of the state word).
+        let state = self.state.fetch_sub(ONE_READER, Ordering::Release);
+        if state & (READERS_MASK | WRITER_PARKED_BIT) == (ONE_READER | WRITER_PARKED_BIT) {
+            self.unlock_shared_slow();
+        }
+    }
+
+    /// Releases a shared lock fairly. A reader's unlock is always fair: the
+    /// only waiter it can let in is the pending writer, which already owns
+    /// `WRITER_BIT`, so nothing can barge ahead of it.
+    ///
+    /// # Safety
+    /// As [`unlock_shared`](RawRwSem::unlock_shared).
+    #[inline]
+    pub unsafe fn unlock_shared_fair(&self) {
+        // SAFETY: the caller's shared acquisition is forwarded.
+        unsafe { self.unlock_shared() }
+    }
+
+    /// Lets a pending writer in if there is one: a fair unlock and a
+    /// (non-recursive) relock, which then waits for that writer to finish.
+    /// Aborts if the relock panics.
+    ///
+    /// A thread that holds another read of this lock must not bump a plain
+    /// read (the relock would wait for a writer that waits for its other
+    /// read); use [`bump_shared_recursive`](RawRwSem::bump_shared_recursive).
+    ///
+    /// # Safety
+    /// The caller holds a shared acquisition of this lock; it holds one again
+    /// on return.
+    #[inline]
+    pub unsafe fn bump_shared(&self) {
+        if self.state.load(Ordering::Relaxed) & WRITER_BIT != 0 {
+            // SAFETY: the caller's shared acquisition is given up and retaken.
+            unsafe { self.bump_shared_slow(false) }
+        }
+    }
+
+    /// [`bump_shared`](RawRwSem::bump_shared) with a recursive relock: it
+    /// lets the pending writer in only if this was the last read, and never
+    /// deadlocks when the thread holds other reads of this lock.
+    ///
+    /// # Safety
+    /// As [`bump_shared`](RawRwSem::bump_shared).
+    #[inline]
+    pub unsafe fn bump_shared_recursive(&self) {
+        if self.state.load(Ordering::Relaxed) & WRITER_BIT != 0 {
+            // SAFETY: the caller's shared acquisition is given up and retaken.
+            unsafe { self.bump_shared_slow(true) }
+        }
+    }
+
+    // ----- exclusive --------------------------------------------------------
+
+    /// Acquires the lock exclusively: claims `WRITER_BIT` (blocking new
+    /// readers) once no writer or upgradable reader holds it, then waits for
+    /// the readers inside to leave.
+    #[inline]
+    pub fn lock_exclusive(&self) {
+        // Acquire: pairs with the Release of the previous unlock.
+        if self
+            .state
+            .compare_exchange_weak(0, WRITER_BIT, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_exclusive_slow(None);
+        }
+    }
+
+    /// Acquires the lock exclusively if it is free.
+    #[inline]
+    pub fn try_lock_exclusive(&self) -> bool {
+        // Acquire: pairs with the Release of the previous unlock.
+        self.state
+            .compare_exchange(0, WRITER_BIT, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// [`lock_exclusive`](RawRwSem::lock_exclusive), giving up at `deadline`
+    /// (and then letting in the readers its claim was blocking).
+    #[inline]
+    pub fn try_lock_exclusive_until(&self, deadline: Instant) -> bool {
+        self.try_lock_exclusive() || self.lock_exclusive_slow(Some(deadline))
+    }
+
+    /// [`lock_exclusive`](RawRwSem::lock_exclusive), giving up after
+    /// `timeout`.
+    #[inline]
+    pub fn try_lock_exclusive_for(&self, timeout: Duration) -> bool {
+        self.try_lock_exclusive() || self.lock_exclusive_slow(deadline_after(timeout))
+    }
+
+    /// Releases an exclusive lock (unfairly, except every 16th contended
+    /// time, when it hands the lock to the woken threads).
+    ///
+    /// # Safety
+    /// The caller holds the exclusive acquisition of this lock.
+    #[inline]
+    pub unsafe fn unlock_exclusive(&self) {
+        // Release: pairs with the Acquire of the next acquisition.
+        if self
+            .state
+            .compare_exchange(WRITER_BIT, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.unlock_exclusive_slow(false);
+        }
+    }
+
+    /// Releases an exclusive lock, handing it off to the waiters at the front
+    /// of the queue if there are any.
+    ///
+    /// # Safety
+    /// As [`unlock_exclusive`](RawRwSem::unlock_exclusive).
+    #[inline]
+    pub unsafe fn unlock_exclusive_fair(&self) {
+        // Release: pairs with the Acquire of the next acquisition.
+        if self
+            .state
+            .compare_exchange(WRITER_BIT, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.unlock_exclusive_slow(true);
+        }
+    }
+
+    /// Hands the lock to the waiters if there are any, then relocks
+    /// exclusively (aborting if that panics).
+    ///
+    /// # Safety
+    /// The caller holds the exclusive acquisition; it holds it again on return.
+    #[inline]
+    pub unsafe fn bump_exclusive(&self) {
+        if self.state.load(Ordering::Relaxed) & PARKED_BIT != 0 {
+            self.unlock_exclusive_slow(true);
+            abort_on_unwind(|| self.lock_exclusive());
+        }
+    }
+
+    // ----- upgradable -------------------------------------------------------
+
+    /// Acquires an upgradable read: shared with plain readers, excluding
+    /// other upgradable readers and writers; waits behind a pending writer.
+    #[inline]
+    pub fn lock_upgradable(&self) {
+        if !self.try_lock_upgradable_fast() {
+            self.lock_upgradable_slow(None);
+        }
+    }
+
+    /// Acquires an upgradable read if that needs no waiting.
+    #[inline]
+    pub fn try_lock_upgradable(&self) -> bool {
+        self.try_lock_upgradable_fast() || self.try_lock_upgradable_slow()
+    }
+
+    /// [`lock_upgradable`](RawRwSem::lock_upgradable), giving up at
+    /// `deadline`.
+    #[inline]
+    pub fn try_lock_upgradable_until(&self, deadline: Instant) -> bool {
+        self.try_lock_upgradable_fast() || self.lock_upgradable_slow(Some(deadline))
+    }
+
+    /// [`lock_upgradable`](RawRwSem::lock_upgradable), giving up after
+    /// `timeout`.
+    #[inline]
+    pub fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
+        self.try_lock_upgradable_fast() || self.lock_upgradable_slow(deadline_after(timeout))
+    }
+
+    /// Releases an upgradable read.
+    ///
+    /// # Safety
+    /// The caller holds the upgradable acquisition of this lock.
+    #[inline]
+    pub unsafe fn unlock_upgradable(&self) {
+        self.unlock_upgradable_inner(false);
+    }
+
+    /// Releases an upgradable read, handing the lock off to the waiters at
+    /// the front of the queue if there are any.
+    ///
+    /// # Safety
+    /// As [`unlock_upgradable`](RawRwSem::unlock_upgradable).
+    #[inline]
+    pub unsafe fn unlock_upgradable_fair(&self) {
+        self.unlock_upgradable_inner(true);
+    }
+
+    /// Hands the lock to the waiters if there are any, then relocks
+    /// upgradably (aborting if that panics).
+    ///
+    /// # Safety
+    /// The caller holds the upgradable acquisition; it holds it again on
+    /// return.
+    #[inline]
+    pub unsafe fn bump_upgradable(&self) {
+        if self.state.load(Ordering::Relaxed) & PARKED_BIT != 0 {
+            self.unlock_upgradable_slow(true);
+            abort_on_unwind(|| self.lock_upgradable());
+        }
+    }
+
+    /// Upgrades the caller's upgradable read to an exclusive lock, waiting
+    /// for the other readers to leave (new plain readers wait meanwhile).
+    ///
+    /// # Safety
+    /// The caller holds the upgradable acquisition of this lock; on return it
+    /// holds the exclusive one instead.
+    #[inline]
+    pub unsafe fn upgrade(&self) {
+        // Acquire: pairs with the Release of the readers that left.
+        let state = self.state.fetch_sub(
+            (ONE_READER | UPGRADABLE_BIT) - WRITER_BIT,
+            Ordering::Acquire,
+        );
+        if state & READERS_MASK != ONE_READER {
+            let upgraded = self.wait_for_readers(None, ONE_READER | UPGRADABLE_BIT);
+            debug_assert!(upgraded);
+        }
+    }
+
+    /// Upgrades if no other reader is inside.
+    ///
+    /// # Safety
+    /// The caller holds the upgradable acquisition; on `true` it holds the
+    /// exclusive one instead, on `false` still the upgradable one.
+    #[inline]
+    pub unsafe fn try_upgrade(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & READERS_MASK != ONE_READER {
+                return false;
+            }
+            // Acquire: pairs with the Release of the readers that left.
+            match self.state.compare_exchange_weak(
+                state,
+                state - (ONE_READER | UPGRADABLE_BIT) + WRITER_BIT,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(x) => state = x,
+            }
+        }
+    }
+
+    /// [`upgrade`](RawRwSem::upgrade), giving up at `deadline`.
+    ///
+    /// # Safety
+    /// As [`try_upgrade`](RawRwSem::try_upgrade).
+    #[inline]
+    pub unsafe fn try_upgrade_until(&self, deadline: Instant) -> bool {
+        // SAFETY: the caller's upgradable acquisition is forwarded.
+        unsafe { self.try_upgrade_timed(Some(deadline)) }
+    }
+
+    /// [`upgrade`](RawRwSem::upgrade), giving up after `timeout`.
+    ///
+    /// # Safety
+    /// As [`try_upgrade`](RawRwSem::try_upgrade).
+    #[inline]
+    pub unsafe fn try_upgrade_for(&self, timeout: Duration) -> bool {
+        // SAFETY: the caller's upgradable acquisition is forwarded.
+        unsafe { self.try_upgrade_timed(deadline_after(timeout)) }
+    }
+
+    // ----- downgrades -------------------------------------------------------
+
+    /// Turns the caller's exclusive lock into a shared one without letting a
+    /// writer in between; wakes the readers that can now enter. Never blocks.
+    ///
+    /// # Safety
+    /// The caller holds the exclusive acquisition; on return it holds a
+    /// shared one instead.
+    #[inline]
+    pub unsafe fn downgrade(&self) {
+        // Release: pairs with the Acquire of the readers let in.
+        let state = self
+            .state
+            .fetch_add(ONE_READER - WRITER_BIT, Ordering::Release);
+        if state & PARKED_BIT != 0 {
+            self.wake_after_downgrade(ONE_READER);
+        }
+    }
+
+    /// Turns the caller's upgradable read into a plain one; wakes a waiting
+    /// upgradable reader or writer. Never blocks.
+    ///
+    /// # Safety
+    /// The caller holds the upgradable acquisition; on return it holds a
+    /// shared one instead.
+    #[inline]
+    pub unsafe fn downgrade_upgradable(&self) {
+        // Release: pairs with the Acquire of the upgradable reader or writer
+        // let in (the caller's reads happen before their acquisition).
+        let state = self.state.fetch_sub(UPGRADABLE_BIT, Ordering::Release);
+        if state & PARKED_BIT != 0 {
+            self.wake_after_downgrade(ONE_READER);
+        }
+    }
+
+    /// Turns the caller's exclusive lock into an upgradable read; wakes the
+    /// readers that can now enter. Never blocks.
+    ///
+    /// # Safety
+    /// The caller holds the exclusive acquisition; on return it holds the
+    /// upgradable one instead.
+    #[inline]
+    pub unsafe fn downgrade_to_upgradable(&self) {
+        // Release: pairs with the Acquire of the readers let in.
+        let state = self.state.fetch_add(
+            (ONE_READER | UPGRADABLE_BIT) - WRITER_BIT,
+            Ordering::Release,
+        );
+        if state & PARKED_BIT != 0 {
+            self.wake_after_downgrade(ONE_READER | UPGRADABLE_BIT);
+        }
+    }
+
+    // ----- queries ----------------------------------------------------------
+
+    /// Whether the lock is held in any mode (a momentary snapshot).
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (WRITER_BIT | READERS_MASK) != 0
+    }
+
+    /// Whether a writer holds the lock (a momentary snapshot).
+    #[inline]
+    pub fn is_locked_exclusive(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (WRITER_BIT | READERS_MASK) == WRITER_BIT
+    }
+
+    /// Whether a writer (or an upgrading reader) has claimed the lock and is
+    /// waiting for the readers inside to leave, so new non-recursive readers
+    /// are blocked (a momentary snapshot, for tests and diagnostics).
+    #[inline]
+    pub fn has_pending_writer(&self) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        state & WRITER_BIT != 0 && state & READERS_MASK != 0
+    }
+
+    /// Whether some thread is parked (or about to park) on this lock (a
+    /// momentary snapshot, for tests and diagnostics).
+    #[inline]
+    pub fn has_parked_threads(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (PARKED_BIT | WRITER_PARKED_BIT) != 0
+    }
+
+    // ----- slow paths -------------------------------------------------------
+
+    /// The main queue's key.
+    #[inline(always)]
+    fn key(&self) -> usize {
+        self as *const RawRwSem as usize
+    }
+
+    #[inline(always)]
+    fn try_lock_shared_fast(&self, recursive: bool) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        if !reader_may_enter(state, recursive) {
+            return false;
+        }
+        let Some(new) = state.checked_add(ONE_READER) else {
+            return false;
+        };
+        // Acquire: pairs with the Release of the last writer's unlock/downgrade.
+        self.state
+            .compare_exchange_weak(state, new, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// One CAS loop: enter as a reader if `reader_may_enter`; `state` is
+    /// updated to the last value seen.
+    #[inline]
+    fn try_enter_shared(&self, state: &mut usize, recursive: bool) -> bool {
+        loop {
+            if !reader_may_enter(*state, recursive) {
+                return false;
+            }
+            let new = state
+                .checked_add(ONE_READER)
+                .expect("RawRwSem reader count overflow");
+            // Acquire: pairs with the Release of the last writer's unlock/downgrade.
+            match self.state.compare_exchange_weak(
+                *state,
+                new,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(x) => *state = x,
+            }
+        }
+    }
+
+    #[cold]
+    fn try_lock_shared_slow(&self, recursive: bool) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        self.try_enter_shared(&mut state, recursive)
+    }
+
+    #[cold]
+    fn lock_shared_slow(&self, recursive: bool, deadline: Option<Instant>) -> bool {
+        self.lock_common(
+            deadline,
+            TOKEN_SHARED,
+            |state| self.try_enter_shared(state, recursive),
+            |state| !reader_may_enter(state, recursive),
+        )
+    }
+
+    #[cold]
+    fn unlock_shared_slow(&self) {
+        // The count reached zero with a writer parked in the writer queue:
+        // wake it (there is at most one thread there).
+        let callback = |_: UnparkResult| {
+            self.state.fetch_and(!WRITER_PARKED_BIT, Ordering::Relaxed);
+            TOKEN_NORMAL
+        };
+        // SAFETY: the key is this lock's writer queue (an address we own);
+        // the callback neither unwinds nor calls into the parking lot.
+        unsafe { unpark_one(self.key() + 1, callback) };
+    }
+
+    /// # Safety
+    /// The caller holds a shared acquisition; it holds one again on return.
+    #[cold]
+    unsafe fn bump_shared_slow(&self, recursive: bool) {
+        // SAFETY: the caller's shared acquisition is released here and
+        // re-acquired below.
+        unsafe { self.unlock_shared() };
+        if recursive {
+            abort_on_unwind(|| self.lock_shared_recursive());
+        } else {
+            abort_on_unwind(|| self.lock_shared());
+        }
+    }
+
+    #[cold]
+    fn lock_exclusive_slow(&self, deadline: Option<Instant>) -> bool {
+        let try_lock = |state: &mut usize| loop {
+            if *state & (WRITER_BIT | UPGRADABLE_BIT) != 0 {
+                return false;
+            }
+            // Claim WRITER_BIT even past parked threads and present readers.
+            // Acquire: pairs with the Release of the previous unlock.
+            match self.state.compare_exchange_weak(
+                *state,
+                *state | WRITER_BIT,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(x) => *state = x,
+            }
+        };
+        if !self.lock_common(deadline, TOKEN_EXCLUSIVE, try_lock, |state| {
+            state & (WRITER_BIT | UPGRADABLE_BIT) != 0
+        }) {
+            return false;
+        }
+        // We own WRITER_BIT; new plain readers wait. Let the others drain.
+        self.wait_for_readers(deadline, 0)
+    }
+
+    #[cold]
+    fn unlock_exclusive_slow(&self, force_fair: bool) {
+        // We still own WRITER_BIT with no readers, so nobody but this
+        // callback (run with the main queue locked, serialised with the
+        // other queue callbacks) changes the state: plain stores are exact.
+        let callback = |new_state: usize, result: UnparkResult| {
+            let parked = if result.have_more_threads {
+                PARKED_BIT
+            } else {
+                0
+            };
+            if result.unparked_threads != 0 && (force_fair || self.fair_due()) {
+                // Hand off: the woken threads own their increments already.
+                // Release: pairs with the Acquire in `lock_common` on a handoff.
+                self.state.store(new_state | parked, Ordering::Release);
+                TOKEN_HANDOFF
+            } else {
+                // Release: pairs with the Acquire of the next acquisition.
+                self.state.store(parked, Ordering::Release);
+                TOKEN_NORMAL
+            }
+        };
+        // SAFETY: the callback neither unwinds nor calls into the parking lot.
+        unsafe { self.wake_parked_threads(0, callback) };
+    }
+
+    #[inline(always)]
+    fn try_lock_upgradable_fast(&self) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        if state & (WRITER_BIT | UPGRADABLE_BIT) != 0 {
+            return false;
+        }
+        let Some(new) = state.checked_add(ONE_READER | UPGRADABLE_BIT) else {
+            return false;
+        };
+        // Acquire: pairs with the Release of the last writer/upgradable unlock.
+        self.state
+            .compare_exchange_weak(state, new, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// One CAS loop: enter as the upgradable reader if possible.
+    #[inline]
+    fn try_enter_upgradable(&self, state: &mut usize) -> bool {
+        loop {
+            if *state & (WRITER_BIT | UPGRADABLE_BIT) != 0 {
+                return false;
+            }
+            let new = state
+                .checked_add(ONE_READER | UPGRADABLE_BIT)
+                .expect("RawRwSem reader count overflow");
+            // Acquire: pairs with the Release of the last writer/upgradable unlock.
+            match self.state.compare_exchange_weak(
+                *state,
+                new,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(x) => *state = x,
+            }
+        }
+    }
+
+    #[cold]
+    fn try_lock_upgradable_slow(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        self.try_enter_upgradable(&mut state)
+    }
+
+    #[cold]
+    fn lock_upgradable_slow(&self, deadline: Option<Instant>) -> bool {
+        self.lock_common(
+            deadline,
+            TOKEN_UPGRADABLE,
+            |state| self.try_enter_upgradable(state),
+            |state| state & (WRITER_BIT | UPGRADABLE_BIT) != 0,
+        )
+    }
+
+    #[inline]
+    fn unlock_upgradable_inner(&self, fair: bool) {
+        let mut state = self.state.load(Ordering::Relaxed);
+        while state & PARKED_BIT == 0 {
+            // Release: pairs with the Acquire of the next writer/upgradable.
+            match self.state.compare_exchange_weak(
+                state,
+                state - (ONE_READER | UPGRADABLE_BIT),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(x) => state = x,
+            }
+        }
+        self.unlock_upgradable_slow(fair);
+    }
+
+    #[cold]
+    fn unlock_upgradable_slow(&self, force_fair: bool) {
+        // Other readers may come and go meanwhile: CAS loops.
+        let callback = |new_state: usize, result: UnparkResult| {
+            let handoff = result.unparked_threads != 0 && (force_fair || self.fair_due());
+            let mut state = self.state.load(Ordering::Relaxed);
+            loop {
+                let base = state - (ONE_READER | UPGRADABLE_BIT);
+                // On (absurd) overflow fall back to a normal unlock: the
+                // callback must not panic.
+                let (next, token) = match base.checked_add(new_state) {
+                    Some(s) if handoff => (s, TOKEN_HANDOFF),
+                    _ => (base, TOKEN_NORMAL),
+                };
+                let next = if result.have_more_threads {
+                    next | PARKED_BIT
+                } else {
+                    next & !PARKED_BIT
+                };
+                // Release: pairs with the Acquire of the next acquisition
+                // (or the one in `lock_common` on a handoff).
+                match self.state.compare_exchange_weak(
+                    state,
+                    next,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return token,
+                    Err(x) => state = x,
+                }
+            }
+        };
+        // SAFETY: the callback neither unwinds nor calls into the parking lot.
+        unsafe { self.wake_parked_threads(0, callback) };
+    }
+
+    /// # Safety
+    /// As [`try_upgrade`](RawRwSem::try_upgrade).
+    #[inline]
+    unsafe fn try_upgrade_timed(&self, deadline: Option<Instant>) -> bool {
+        // Acquire: pairs with the Release of the readers that left.
+        let state = self.state.fetch_sub(
+            (ONE_READER | UPGRADABLE_BIT) - WRITER_BIT,
+            Ordering::Acquire,
+        );
+        state & READERS_MASK == ONE_READER
+            || self.wait_for_readers(deadline, ONE_READER | UPGRADABLE_BIT)
+    }
+
+    #[cold]
+    fn wake_after_downgrade(&self, held: usize) {
+        let callback = |_: usize, result: UnparkResult| {
+            if !result.have_more_threads {
+                self.state.fetch_and(!PARKED_BIT, Ordering::Relaxed);
+            }
+            TOKEN_NORMAL
+        };
+        // SAFETY: the callback neither unwinds nor calls into the parking lot.
+        unsafe { self.wake_parked_threads(held, callback) };
+    }
+
+    /// Counts a contended unlock; true when this one should be fair. Only
+    /// called in main-queue callbacks, which are serialised: Relaxed is
+    /// enough.
+    #[inline]
+    fn fair_due(&self) -> bool {
+        let n = self.contended.load(Ordering::Relaxed) + 1;
+        if n >= FAIR_EVERY {
+            self.contended.store(0, Ordering::Relaxed);
+            true
+        } else {
+            self.contended.store(n, Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// Wakes, in queue order, every reader and at most one upgradable reader
+    /// or writer, stopping at a writer. `held` is what the lock is held in
+    /// after the unlock (an increment of the state); the callback gets it
+    /// plus the woken threads' increments.
+    ///
+    /// # Safety
+    /// `callback` neither unwinds nor calls into the parking lot.
+    #[inline]
+    unsafe fn wake_parked_threads(
+        &self,
+        held: usize,
+        callback: impl FnOnce(usize, UnparkResult) -> UnparkToken,
+    ) {
+        let new_state = Cell::new(held);
+        let filter = |ParkToken(token)| {
+            let s = new_state.get();
+            // Threads behind a woken writer stay queued (task fairness).
+            if s & WRITER_BIT != 0 {
+                return FilterOp::Stop;
+            }
+            if token & (UPGRADABLE_BIT | WRITER_BIT) != 0 && s & (UPGRADABLE_BIT | WRITER_BIT) != 0
+            {
+                // Only one upgradable reader or writer at a time.
+                FilterOp::Skip
+            } else {
+                new_state.set(s + token);
+                FilterOp::Unpark
+            }
+        };
+        let callback = |result| callback(new_state.get(), result);
+        // SAFETY: the key is this lock's main queue (an address we own); the
+        // filter neither unwinds nor calls into the parking lot, nor (by the
+        // caller's contract) does the callback.
+        unsafe { unpark_filter(self.key(), filter, callback) };
+    }
+
+    /// With `WRITER_BIT` owned, waits for the readers to leave. On timeout,
+    /// gives `WRITER_BIT` back (restoring `prev`, the upgradable read of an
+    /// upgrader) and wakes the threads it was blocking.
+    fn wait_for_readers(&self, deadline: Option<Instant>, prev: usize) -> bool {
+        let mut spinwait = SpinWait::new();
+        // Acquire: pairs with the Release in `unlock_shared`.
+        let mut state = self.state.load(Ordering::Acquire);
+        while state & READERS_MASK != 0 {
+            if spinwait.spin() {
+                state = self.state.load(Ordering::Acquire);
+                continue;
+            }
+            if state & WRITER_PARKED_BIT == 0 {
+                // Acquire (both): pairs with the Release in `unlock_shared`
+                // when the value read shows the readers gone.
+                if let Err(x) = self.state.compare_exchange_weak(
+                    state,
+                    state | WRITER_PARKED_BIT,
+                    Ordering::Acquire,
+                    Ordering::Acquire,
+                ) {
+                    state = x;
+                    continue;
+                }
+            }
+            let validate = || {
+                let state = self.state.load(Ordering::Relaxed);
+                state & READERS_MASK != 0 && state & WRITER_PARKED_BIT != 0
+            };
+            let timed_out = |_, _| {
+                // We are the only thread in the writer queue.
+                self.state.fetch_and(!WRITER_PARKED_BIT, Ordering::Relaxed);
+            };
+            // SAFETY: the key is this lock's writer queue (an address we
+            // own); no callback unwinds or calls into the parking lot.
+            let result = unsafe {
+                park(
+                    self.key() + 1,
+                    validate,
+                    || {},
+                    timed_out,
+                    TOKEN_EXCLUSIVE,
+                    deadline,
+                )
+            };
+            match result {
+                ParkResult::Unparked(_) | ParkResult::Invalid => {
+                    // Acquire: pairs with the Release in `unlock_shared`.
+                    state = self.state.load(Ordering::Acquire);
+                }
+                ParkResult::TimedOut => {
+                    // Give WRITER_BIT back; readers blocked by it may enter.
+                    let state = self
+                        .state
+                        .fetch_add(prev.wrapping_sub(WRITER_BIT), Ordering::Relaxed);
+                    if state & PARKED_BIT != 0 {
+                        self.wake_after_downgrade(prev);
+                    }
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Waits in the main queue until `try_lock` succeeds or the lock is
+    /// handed off; false on timeout.
+    fn lock_common(
+        &self,
+        deadline: Option<Instant>,
+        token: ParkToken,
+        mut try_lock: impl FnMut(&mut usize) -> bool,
+        should_park: impl Fn(usize) -> bool,
+    ) -> bool {
+        let mut spinwait = SpinWait::new();
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if try_lock(&mut state) {
+                return true;
+            }
+            if state & (PARKED_BIT | WRITER_PARKED_BIT) == 0 && spinwait.spin() {
+                state = self.state.load(Ordering::Relaxed);
+                continue;
+            }
+            if state & PARKED_BIT == 0 {
+                if let Err(x) = self.state.compare_exchange_weak(
+                    state,
+                    state | PARKED_BIT,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    state = x;
+                    continue;
+                }
+            }
+            let validate = || {
+                let state = self.state.load(Ordering::Relaxed);
+                state & PARKED_BIT != 0 && should_park(state)
+            };
+            let timed_out = |_, was_last: bool| {
+                if was_last {
+                    self.state.fetch_and(!PARKED_BIT, Ordering::Relaxed);
+                }
+            };
+            // SAFETY: the key is this lock's main queue (an address we own);
+            // no callback unwinds or calls into the parking lot.
+            let result = unsafe { park(self.key(), validate, || {}, timed_out, token, deadline) };
+            match result {
+                ParkResult::Unparked(TOKEN_HANDOFF) => {
+                    // Acquire: pairs with the Release store of the handoff.
+                    self.state.load(Ordering::Acquire);
+                    return true;
+                }
+                ParkResult::Unparked(_) | ParkResult::Invalid => {}
+                ParkResult::TimedOut => {
+                    self.after_timeout(token);
+                    return false;
+                }
+            }
+            spinwait.reset();
+            state = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    /// A timed-out writer or upgradable reader may have been the reason a
+    /// wake-up stopped short of the threads behind it; if the lock is not
+    /// write-held, wake the queue front again (spurious wake-ups just retry).
+    #[cold]
+    fn after_timeout(&self, token: ParkToken) {
+        if token.0 & (WRITER_BIT | UPGRADABLE_BIT) == 0 {
+            return;
+        }
+        let state = self.state.load(Ordering::Relaxed);
+        if state & PARKED_BIT != 0 && state & WRITER_BIT == 0 {
+            self.wake_after_downgrade(state & UPGRADABLE_BIT);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// lock_api.
+// ---------------------------------------------------------------------------
+
+/// Guard state of a shared acquisition of [`RawRwSem`] (zero-sized, `!Send`:
+/// a read is released by the thread that took it).
+#[derive(Debug)]
+pub struct SharedGuard(PhantomData<*mut ()>);
+
+/// Guard state of the exclusive acquisition of [`RawRwSem`] (zero-sized,
+/// `!Send`).
+#[derive(Debug)]
+pub struct ExclusiveGuard(PhantomData<*mut ()>);
+
+/// Guard state of the upgradable acquisition of [`RawRwSem`] (zero-sized,
+/// `!Send`).
+#[derive(Debug)]
+pub struct UpgradableGuard(PhantomData<*mut ()>);
+
+// SAFETY: the marker holds no data and has no `&self` methods; a shared
+// reference to it gives another thread nothing to act on, so `&guard` (and
+// with it `&RwLockReadGuard`, lock_api derives guard `Sync` from this) may
+// cross threads. Only moving it (`Send`) would matter, and that stays off.
+unsafe impl Sync for SharedGuard {}
+// SAFETY: as for `SharedGuard`: no data, nothing to do through `&`.
+unsafe impl Sync for ExclusiveGuard {}
+// SAFETY: as for `SharedGuard`: no data, nothing to do through `&`.
+unsafe impl Sync for UpgradableGuard {}
+
+#[cfg(not(loom))]
+impl SharedGuard {
+    /// The state of a shared acquisition the caller has made.
+    #[inline]
+    pub(crate) const fn new() -> SharedGuard {
+        SharedGuard(PhantomData)
+    }
+}
+
+#[cfg(not(loom))]
+impl ExclusiveGuard {
+    #[inline]
+    const fn new() -> ExclusiveGuard {
+        ExclusiveGuard(PhantomData)
+    }
+}
+
+#[cfg(not(loom))]
+impl UpgradableGuard {
+    #[inline]
+    const fn new() -> UpgradableGuard {
+        UpgradableGuard(PhantomData)
+    }
+}
+
+/// Builds the guard state for an acquisition the crate has just made
+/// through the inherent API (e.g. a recursive read for
+/// `lock_api::RwLock::make_read_guard_unchecked`).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn shared_guard() -> SharedGuard {
+    SharedGuard::new()
+}
+
+#[cfg(not(loom))]
+impl RawRwSem {
+    /// [`lock_shared_recursive`](RawRwSem::lock_shared_recursive), returning
+    /// the guard state that `lock_api::RwLock::make_read_guard_unchecked`
+    /// takes (lock_api 0.5 has no recursive-read trait).
+    #[inline]
+    pub fn lock_shared_recursive_guard(&self) -> SharedGuard {
+        self.lock_shared_recursive();
+        shared_guard()
+    }
+
+    /// [`try_lock_shared_recursive`](RawRwSem::try_lock_shared_recursive),
+    /// returning the guard state on success.
+    #[inline]
+    pub fn try_lock_shared_recursive_guard(&self) -> Option<SharedGuard> {
+        self.try_lock_shared_recursive().then(shared_guard)
+    }
+}
+
+// SAFETY: readers and a writer exclude each other through WRITER_BIT and the
+// reader count; locks Acquire, unlocks Release; every guard state names its
+// mode; no operation panics after acquiring except the `bump_*` relocks,
+// which abort; nothing refers to the lock's address while it is unlocked and
+// unwaited, so it may be moved or dropped under `&mut`.
+#[cfg(not(loom))]
+unsafe impl lock_api::RawRwLock for RawRwSem {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: RawRwSem = RawRwSem::new();
+    type SharedGuard = SharedGuard;
+    type ExclusiveGuard = ExclusiveGuard;
+
+    #[inline]
+    fn lock_shared(&self) -> SharedGuard {
+        RawRwSem::lock_shared(self);
+        SharedGuard::new()
+    }
+
+    #[inline]
+    fn try_lock_shared(&self) -> Option<SharedGuard> {
+        RawRwSem::try_lock_shared(self).then(SharedGuard::new)
+    }
+
+    #[inline]
+    unsafe fn unlock_shared(&self, _guard: SharedGuard) {
+        // SAFETY: the guard state proves a shared acquisition.
+        unsafe { RawRwSem::unlock_shared(self) }
+    }
+
+    #[inline]
+    fn lock_exclusive(&self) -> ExclusiveGuard {
+        RawRwSem::lock_exclusive(self);
+        ExclusiveGuard::new()
+    }
+
+    #[inline]
+    fn try_lock_exclusive(&self) -> Option<ExclusiveGuard> {
+        RawRwSem::try_lock_exclusive(self).then(ExclusiveGuard::new)
+    }
+
+    #[inline]
+    unsafe fn unlock_exclusive(&self, _guard: ExclusiveGuard) {
+        // SAFETY: the guard state proves the exclusive acquisition.
+        unsafe { RawRwSem::unlock_exclusive(self) }
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        RawRwSem::is_locked(self)
+    }
+
+    #[inline]
+    fn is_locked_exclusive(&self) -> bool {
+        RawRwSem::is_locked_exclusive(self)
+    }
+}
+
+// SAFETY: fair unlocks release like the unfair ones (a handoff keeps the lock
+// held for the woken threads); bumps restore the original mode or abort.
+#[cfg(not(loom))]
+unsafe impl lock_api::RawRwLockFair for RawRwSem {
+    #[inline]
+    unsafe fn unlock_shared_fair(&self, _guard: SharedGuard) {
+        // SAFETY: the guard state proves a shared acquisition.
+        unsafe { RawRwSem::unlock_shared_fair(self) }
+    }
+
+    #[inline]
+    unsafe fn unlock_exclusive_fair(&self, _guard: ExclusiveGuard) {
+        // SAFETY: the guard state proves the exclusive acquisition.
+        unsafe { RawRwSem::unlock_exclusive_fair(self) }
+    }
+
+    #[inline]
+    unsafe fn bump_shared(&self, _guard: &mut SharedGuard) {
+        // SAFETY: the guard state proves a shared acquisition, held again on
+        // return (the stateless guard stays valid).
+        unsafe { RawRwSem::bump_shared(self) }
+    }
+
+    #[inline]
+    unsafe fn bump_exclusive(&self, _guard: &mut ExclusiveGuard) {
+        // SAFETY: the guard state proves the exclusive acquisition, held again
+        // on return.
+        unsafe { RawRwSem::bump_exclusive(self) }
+    }
+}
+
+// SAFETY: the downgrade is one Release RMW that never admits a writer.
+#[cfg(not(loom))]
+unsafe impl lock_api::RawRwLockDowngrade for RawRwSem {
+    #[inline]
+    unsafe fn downgrade(&self, _guard: ExclusiveGuard) -> SharedGuard {
+        // SAFETY: the guard state proves the exclusive acquisition.
+        unsafe { RawRwSem::downgrade(self) };
+        SharedGuard::new()
+    }
+}
+
+// SAFETY: a timed-out attempt holds nothing and leaves the queue and state
+// as if it had never waited.
+#[cfg(not(loom))]
+unsafe impl lock_api::RawRwLockTimed for RawRwSem {
+    type Duration = Duration;
+    type Instant = Instant;
+
+    #[inline]
+    fn try_lock_shared_for(&self, timeout: Duration) -> Option<SharedGuard> {
+        RawRwSem::try_lock_shared_for(self, timeout).then(SharedGuard::new)
+    }
+
+    #[inline]
+    fn try_lock_shared_until(&self, timeout: Instant) -> Option<SharedGuard> {
+        RawRwSem::try_lock_shared_until(self, timeout).then(SharedGuard::new)
+    }
+
+    #[inline]
+    fn try_lock_exclusive_for(&self, timeout: Duration) -> Option<ExclusiveGuard> {
+        RawRwSem::try_lock_exclusive_for(self, timeout).then(ExclusiveGuard::new)
+    }
+
+    #[inline]
+    fn try_lock_exclusive_until(&self, timeout: Instant) -> Option<ExclusiveGuard> {
+        RawRwSem::try_lock_exclusive_until(self, timeout).then(ExclusiveGuard::new)
+    }
+}
+
+// SAFETY: UPGRADABLE_BIT admits one upgradable reader among plain ones; the
+// upgrade Acquires the readers' Release unlocks; a failed try_upgrade keeps
+// the upgradable read.
+#[cfg(not(loom))]
+unsafe impl lock_api::RawRwLockUpgrade for RawRwSem {
+    type UpgradableGuard = UpgradableGuard;
+
+    #[inline]
+    fn lock_upgradable(&self) -> UpgradableGuard {
+        RawRwSem::lock_upgradable(self);
+        UpgradableGuard::new()
+    }
+
+    #[inline]
+    fn try_lock_upgradable(&self) -> Option<UpgradableGuard> {
+        RawRwSem::try_lock_upgradable(self).then(UpgradableGuard::new)
+    }
+
+    #[inline]
+    unsafe fn unlock_upgradable(&self, _guard: UpgradableGuard) {
+        // SAFETY: the guard state proves the upgradable acquisition.
+        unsafe { RawRwSem::unlock_upgradable(self) }
+    }
+
+    #[inline]
+    unsafe fn upgrade(&self, _guard: UpgradableGuard) -> ExclusiveGuard {
+        // SAFETY: the guard state proves the upgradable acquisition.
+        unsafe { RawRwSem::upgrade(self) };
+        ExclusiveGuard::new()
+    }
+
+    #[inline]
+    unsafe fn try_upgrade(
+        &self,
+        guard: UpgradableGuard,
+    ) -> Result<ExclusiveGuard, UpgradableGuard> {
+        // SAFETY: the guard state proves the upgradable acquisition.
+        if unsafe { RawRwSem::try_upgrade(self) } {
+            Ok(ExclusiveGuard::new())
+        } else {
+            Err(guard)
+        }
+    }
+}
+
+// SAFETY: as RawRwLockFair, for the upgradable mode.
+#[cfg(not(loom))]
+unsafe impl lock_api::RawRwLockUpgradeFair for RawRwSem {
+    #[inline]
+    unsafe fn unlock_upgradable_fair(&self, _guard: UpgradableGuard) {
+        // SAFETY: the guard state proves the upgradable acquisition.
+        unsafe { RawRwSem::unlock_upgradable_fair(self) }
+    }
+
+    #[inline]
+    unsafe fn bump_upgradable(&self, _guard: &mut UpgradableGuard) {
+        // SAFETY: the guard state proves the upgradable acquisition, held
+        // again on return.
+        unsafe { RawRwSem::bump_upgradable(self) }
+    }
+}
+
+// SAFETY: both downgrades are single Release RMWs that never admit a writer.
+#[cfg(not(loom))]
+unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwSem {
+    #[inline]
+    unsafe fn downgrade_upgradable(&self, _guard: UpgradableGuard) -> SharedGuard {
+        // SAFETY: the guard state proves the upgradable acquisition.
+        unsafe { RawRwSem::downgrade_upgradable(self) };
+        SharedGuard::new()
+    }
+
+    #[inline]
+    unsafe fn downgrade_to_upgradable(&self, _guard: ExclusiveGuard) -> UpgradableGuard {
+        // SAFETY: the guard state proves the exclusive acquisition.
+        unsafe { RawRwSem::downgrade_to_upgradable(self) };
+        UpgradableGuard::new()
+    }
+}
+
+// SAFETY: a timed-out upgrade restores the upgradable read (state and guard)
+// and lets in the readers its claim was blocking.
+#[cfg(not(loom))]
+unsafe impl lock_api::RawRwLockUpgradeTimed for RawRwSem {
+    #[inline]
+    fn try_lock_upgradable_for(&self, timeout: Duration) -> Option<UpgradableGuard> {
+        RawRwSem::try_lock_upgradable_for(self, timeout).then(UpgradableGuard::new)
+    }
+
+    #[inline]
+    fn try_lock_upgradable_until(&self, timeout: Instant) -> Option<UpgradableGuard> {
+        RawRwSem::try_lock_upgradable_until(self, timeout).then(UpgradableGuard::new)
+    }
+
+    #[inline]
+    unsafe fn try_upgrade_for(
+        &self,
+        guard: UpgradableGuard,
+        timeout: Duration,
+    ) -> Result<ExclusiveGuard, UpgradableGuard> {
+        // SAFETY: the guard state proves the upgradable acquisition.
+        if unsafe { RawRwSem::try_upgrade_for(self, timeout) } {
+            Ok(ExclusiveGuard::new())
+        } else {
+            Err(guard)
+        }
+    }
+
+    #[inline]
+    unsafe fn try_upgrade_until(
+        &self,
+        guard: UpgradableGuard,
+        timeout: Instant,
+    ) -> Result<ExclusiveGuard, UpgradableGuard> {
+        // SAFETY: the guard state proves the upgradable acquisition.
+        if unsafe { RawRwSem::try_upgrade_until(self, timeout) } {
+            Ok(ExclusiveGuard::new())
+        } else {
+            Err(guard)
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! `RwSem<T>`: the order-checked reader/writer semaphore.
+
+use core::fmt;
+use core::panic::Location;
+use std::time::{Duration, Instant};
+
+use kernsync_lockdep::{LockClass, Mode};
+
+use crate::checked::CheckedRawRwSem;
+
+/// A shared read guard of a [`RwSem`] (lock_api's, with its whole API:
+/// `map`, `try_map`, `unlocked`, `rwlock`).
+pub type RwSemReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, CheckedRawRwSem, T>;
+/// An exclusive write guard of a [`RwSem`] (with `downgrade`,
+/// `downgrade_to_upgradable`, `map`).
+pub type RwSemWriteGuard<'a, T> = lock_api::RwLockWriteGuard<'a, CheckedRawRwSem, T>;
+/// An upgradable read guard of a [`RwSem`] (with `upgrade`, `try_upgrade*`,
+/// `downgrade`).
+pub type RwSemUpgradableReadGuard<'a, T> =
+    lock_api::RwLockUpgradableReadGuard<'a, CheckedRawRwSem, T>;
+/// A read guard mapped to a part of the data.
+pub type MappedRwSemReadGuard<'a, T> = lock_api::MappedRwLockReadGuard<'a, CheckedRawRwSem, T>;
+/// A write guard mapped to a part of the data.
+pub type MappedRwSemWriteGuard<'a, T> = lock_api::MappedRwLockWriteGuard<'a, CheckedRawRwSem, T>;
+
+/// A task-fair reader/writer semaphore whose every acquisition is checked by
+/// the lock-order validator (compiled out in release builds unless the
+/// `lockdep` feature keeps it).
+///
+/// - `read` is lockdep's `Read`: it waits behind a waiting writer, so read-side
+///   cycles are deadlocks too. `read_recursive` is `RecursiveRead`: it never
+///   waits for a waiting writer while the lock is read-held.
+/// - `upgradable_read` is a `Read` that excludes other upgradable readers and
+///   writers; `upgrade` is a new `Write` acquisition; `downgrade` adds nothing.
+/// - Timed acquisitions (`*_for`, `*_until`) are checked like blocking ones,
+///   immediate `try_*` ones add no dependency into the lock.
+/// - The class of a lock made by [`RwSem::new`] is its construction site;
+///   [`RwSem::with_class`] names one for statics and for locks made in
+///   generic code. A lock constructed inside the standard library (by
+///   `unwrap_or_default()`, `iter::repeat_with(Default::default)`) names no
+///   site of yours: it gets a class of its own.
+/// - No poisoning: a panic while a guard is held releases the lock (and the
+///   validator's record) and the next locker sees the data as it was left.
+/// - Guards are `!Send`: the held-lock stack belongs to a thread.
+///
+/// ```
+/// use kernsync_rwsem::RwSem;
+/// let table = RwSem::new(vec![1, 2]);
+/// assert_eq!(table.read().len(), 2);
+/// table.write().push(3);
+/// let up = table.upgradable_read();
+/// let mut w = kernsync_rwsem::RwSemUpgradableReadGuard::upgrade(up);
+/// w.push(4);
+/// assert_eq!(*kernsync_rwsem::RwSemWriteGuard::downgrade(w), [1, 2, 3, 4]);
+/// ```
+pub struct RwSem<T: ?Sized> {
+    inner: lock_api::RwLock<CheckedRawRwSem, T>,
+}
+
+impl<T> RwSem<T> {
+    /// A lock holding `value`, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    pub const fn new(value: T) -> RwSem<T> {
+        RwSem {
+            inner: lock_api::RwLock::from_raw(CheckedRawRwSem::at_site(Location::caller()), value),
+        }
+    }
+
+    /// A lock holding `value`, of class `class` (for statics and for locks
+    /// made in one place on behalf of many callers).
+    #[inline]
+    pub const fn with_class(value: T, class: &'static LockClass) -> RwSem<T> {
+        RwSem {
+            inner: lock_api::RwLock::from_raw(CheckedRawRwSem::with_class(class), value),
+        }
+    }
+
+    /// The data, consuming the lock.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+impl<T: ?Sized> RwSem<T> {
+    #[inline]
+    fn raw(&self) -> &CheckedRawRwSem {
+        // SAFETY: only used to acquire (never to unlock behind a guard).
+        unsafe { self.inner.raw() }
+    }
+
+    /// Shared access, waiting for a writer that holds *or waits for* the lock.
+    #[inline]
+    #[track_caller]
+    pub fn read(&self) -> RwSemReadGuard<'_, T> {
+        self.inner.read()
+    }
+
+    /// Shared access of subclass `subclass` (below 8), for nesting two locks
+    /// of one class in a fixed order.
+    #[inline]
+    #[track_caller]
+    pub fn read_nested(&self, subclass: u8) -> RwSemReadGuard<'_, T> {
+        let token = self.raw().lock_shared_as(Mode::Read, subclass);
+        // SAFETY: the shared acquisition `token` stands for was just made.
+        unsafe { self.inner.make_read_guard_unchecked(token) }
+    }
+
+    /// Shared access that never waits for a *waiting* writer while the lock
+    /// is read-held (only for a writer that holds it): safe to take again on
+    /// a thread that already reads, and `RecursiveRead` for the validator.
+    #[inline]
+    #[track_caller]
+    pub fn read_recursive(&self) -> RwSemReadGuard<'_, T> {
+        let token = self.raw().lock_shared_as(Mode::RecursiveRead, 0);
+        // SAFETY: the shared acquisition `token` stands for was just made.
+        unsafe { self.inner.make_read_guard_unchecked(token) }
+    }
+
+    /// [`read_recursive`](RwSem::read_recursive) if it can be had at once.
+    #[inline]
+    #[track_caller]
+    pub fn try_read_recursive(&self) -> Option<RwSemReadGuard<'_, T>> {
+        let token = self.raw().try_lock_shared_recursive()?;
+        // SAFETY: the shared acquisition `token` stands for was just made.
+        Some(unsafe { self.inner.make_read_guard_unchecked(token) })
+    }
+
+    /// [`read_recursive`](RwSem::read_recursive), giving up at `deadline`.
+    #[inline]
+    #[track_caller]
+    pub fn try_read_recursive_until(&self, deadline: Instant) -> Option<RwSemReadGuard<'_, T>> {
+        let token = self.raw().try_lock_shared_recursive_until(deadline)?;
+        // SAFETY: the shared acquisition `token` stands for was just made.
+        Some(unsafe { self.inner.make_read_guard_unchecked(token) })
+    }
+
+    /// [`read_recursive`](RwSem::read_recursive), giving up after `timeout`.
+    #[inline]
+    #[track_caller]
+    pub fn try_read_recursive_for(&self, timeout: Duration) -> Option<RwSemReadGuard<'_, T>> {
+        self.try_read_recursive_until(Instant::now() + timeout)
+    }
+
+    /// Exclusive access.
+    #[inline]
+    #[track_caller]
+    pub fn write(&self) -> RwSemWriteGuard<'_, T> {
+        self.inner.write()
+    }
+
+    /// Exclusive access of subclass `subclass` (below 8).
+    #[inline]
+    #[track_caller]
+    pub fn write_nested(&self, subclass: u8) -> RwSemWriteGuard<'_, T> {
+        let token = self.raw().lock_exclusive_as(subclass);
+        // SAFETY: the exclusive acquisition `token` stands for was just made.
+        unsafe { self.inner.make_write_guard_unchecked(token) }
+    }
+
+    /// Shared access that may later be upgraded to exclusive; excludes other
+    /// upgradable readers and writers.
+    #[inline]
+    #[track_caller]
+    pub fn upgradable_read(&self) -> RwSemUpgradableReadGuard<'_, T> {
+        self.inner.upgradable_read()
+    }
+
+    /// [`upgradable_read`](RwSem::upgradable_read) of subclass `subclass`.
+    #[inline]
+    #[track_caller]
+    pub fn upgradable_read_nested(&self, subclass: u8) -> RwSemUpgradableReadGuard<'_, T> {
+        let token = self.raw().lock_upgradable_as(subclass);
+        // SAFETY: the upgradable acquisition `token` stands for was just made.
+        unsafe { self.inner.make_upgradable_guard_unchecked(token) }
+    }
+
+    /// [`read`](RwSem::read) if it can be had at once.
+    #[inline]
+    #[track_caller]
+    pub fn try_read(&self) -> Option<RwSemReadGuard<'_, T>> {
+        self.inner.try_read()
+    }
+
+    /// [`write`](RwSem::write) if it can be had at once.
+    #[inline]
+    #[track_caller]
+    pub fn try_write(&self) -> Option<RwSemWriteGuard<'_, T>> {
+        self.inner.try_write()
+    }
+
+    /// [`upgradable_read`](RwSem::upgradable_read) if it can be had at once.
+    #[inline]
+    #[track_caller]
+    pub fn try_upgradable_read(&self) -> Option<RwSemUpgradableReadGuard<'_, T>> {
+        self.inner.try_upgradable_read()
+    }
+
+    /// [`read`](RwSem::read), giving up after `timeout`.
+    #[inline]
+    #[track_caller]
+    pub fn try_read_for(&self, timeout: Duration) -> Option<RwSemReadGuard<'_, T>> {
+        self.inner.try_read_for(timeout)
+    }
+
+    /// [`read`](RwSem::read), giving up at `deadline`.
+    #[inline]
+    #[track_caller]
+    pub fn try_read_until(&self, deadline: Instant) -> Option<RwSemReadGuard<'_, T>> {
+        self.inner.try_read_until(deadline)
+    }
+
+    /// [`write`](RwSem::write), giving up after `timeout`.
+    #[inline]
+    #[track_caller]
+    pub fn try_write_for(&self, timeout: Duration) -> Option<RwSemWriteGuard<'_, T>> {
+        self.inner.try_write_for(timeout)
+    }
+
+    /// [`write`](RwSem::write), giving up at `deadline`.
+    #[inline]
+    #[track_caller]
+    pub fn try_write_until(&self, deadline: Instant) -> Option<RwSemWriteGuard<'_, T>> {
+        self.inner.try_write_until(deadline)
+    }
+
+    /// [`upgradable_read`](RwSem::upgradable_read), giving up after `timeout`.
+    #[inline]
+    #[track_caller]
+    pub fn try_upgradable_read_for(
+        &self,
+        timeout: Duration,
+    ) -> Option<RwSemUpgradableReadGuard<'_, T>> {
+        self.inner.try_upgradable_read_for(timeout)
+    }
+
+    /// [`upgradable_read`](RwSem::upgradable_read), giving up at `deadline`.
+    #[inline]
+    #[track_caller]
+    pub fn try_upgradable_read_until(
+        &self,
+        deadline: Instant,
+    ) -> Option<RwSemUpgradableReadGuard<'_, T>> {
+        self.inner.try_upgradable_read_until(deadline)
+    }
+
+    /// The data, through the unique borrow (no locking needed).
+    #[inline]
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+
+    /// Whether the lock is held (by anyone, in any mode).
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.inner.is_locked()
+    }
+
+    /// Whether the lock is held for writing.
+    #[inline]
+    pub fn is_locked_exclusive(&self) -> bool {
+        self.inner.is_locked_exclusive()
+    }
+
+    /// Reports unless the current thread holds this lock (`lockdep_assert_held`).
+    #[inline]
+    #[track_caller]
+    pub fn assert_held(&self) {
+        self.raw().map().assert_held();
+    }
+
+    /// Reports if the current thread holds this lock.
+    #[inline]
+    #[track_caller]
+    pub fn assert_not_held(&self) {
+        self.raw().map().assert_not_held();
+    }
+}
+
+impl<T: Default> Default for RwSem<T> {
+    /// A lock of `T::default()`, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    fn default() -> RwSem<T> {
+        RwSem::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwSem<T> {
+    #[inline]
+    #[track_caller]
+    fn from(value: T) -> RwSem<T> {
+        RwSem::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwSem<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RwSem");
+        match self.try_read() {
+            Some(guard) => d.field("data", &&*guard),
+            None => d.field("data", &format_args!("<locked>")),
+        };
+        d.finish_non_exhaustive()
+    }
+}
