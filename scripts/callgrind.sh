@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# Instructions per nested A→B lock pair, by variant, under callgrind.
+# Instructions per lock operation pair, by variant, under callgrind.
 #
 # Each variant runs twice (N = 1,000 and N = 101,000 pairs); the difference in
 # callgrind's instruction count over 100,000 is the cost of one pair, with
 # start-up, first-use validation and exit cancelled out. Repeatable to the
 # instruction on any machine with the same compiler.
 #
-#   scripts/callgrind.sh            # checks on  (--features lockdep)
-#   scripts/callgrind.sh off        # checks compiled out
+#   scripts/callgrind.sh              # nested A->B pairs, checks on (--features lockdep)
+#   scripts/callgrind.sh off          # nested A->B pairs, checks compiled out
+#   scripts/callgrind.sh locks        # kernsync/parking_lot/std lock pairs, checks compiled out
+#   scripts/callgrind.sh locks on     # the same with checks on
 set -euo pipefail
 cd "$(dirname "$0")/.."
-features=(--features lockdep)
-[ "${1:-}" = off ] && features=()
-cargo build --quiet --release --example callgrind_pairs "${features[@]}"
-bin=target/release/examples/callgrind_pairs
-[ -n "${CARGO_TARGET_DIR:-}" ] && bin="$CARGO_TARGET_DIR/release/examples/callgrind_pairs"
+target=${CARGO_TARGET_DIR:-target}
+
+if [ "${1:-}" = locks ]; then
+  example=callgrind_locks
+  variants="ks_read pl_read std_read ks_write pl_write std_write ks_mutex pl_mutex std_mutex"
+  features=()
+  [ "${2:-}" = on ] && features=(--features lockdep)
+else
+  example=callgrind_pairs
+  variants="bare checked parking_lot std"
+  features=(--features lockdep)
+  [ "${1:-}" = off ] && features=()
+fi
+cargo build --quiet --release --example "$example" ${features[@]+"${features[@]}"}
+bin="$target/release/examples/$example"
 
 count() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
@@ -22,7 +34,7 @@ count() {
 }
 
 printf '%-12s %s\n' variant instructions/pair
-for v in bare checked parking_lot std; do
+for v in $variants; do
   lo=$(count "$v" 1000)
   hi=$(count "$v" 101000)
   printf '%-12s %s\n' "$v" "$(( (hi - lo) / 100000 ))"
