@@ -563,12 +563,13 @@ impl RawRwSem {
     #[inline(always)]
     fn try_lock_shared_fast(&self, recursive: bool) -> bool {
         let state = self.state.load(Ordering::Relaxed);
-        if !reader_may_enter(state, recursive) {
+        // The common case in one test: no writer bit, and room in the count
+        // (a full count is left to the slow path, which reports it).
+        let fast = state & WRITER_BIT == 0 && state < READERS_MASK;
+        if !fast && !(reader_may_enter(state, recursive) && state < READERS_MASK) {
             return false;
         }
-        let Some(new) = state.checked_add(ONE_READER) else {
-            return false;
-        };
+        let new = state + ONE_READER;
         // Acquire: pairs with the Release of the last writer's unlock/downgrade.
         self.state
             .compare_exchange_weak(state, new, Ordering::Acquire, Ordering::Relaxed)
