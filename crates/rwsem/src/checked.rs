@@ -1,206 +1,277 @@
-//! The checked raw locks: a raw lock plus its validator handle, implementing
-//! lock_api's raw traits with the validator's token in the guard state.
+//! [`Checked<R>`]: the lock-order validator on any `lock_api` raw lock.
 //!
-//! Every acquisition reports to the validator *before* it can block (so a
-//! deadlock is reported instead of hanging), every release after the raw
-//! unlock (so a report raised there cannot leave the lock held). The typed
-//! `RwSem` and `Mutex` are `lock_api` locks over these, so they keep the whole
-//! `lock_api` guard API (mapping, downgrade, upgrade, `unlocked`), and lock_api
-//! 0.5's lock methods are `#[track_caller]`, so the validator sees the user's
-//! line.
+//! A `Checked<R>` is a raw lock `R` plus its validator handle, and implements
+//! every `lock_api` raw trait `R` implements, with the validator's token
+//! added to `R`'s guard state. Every acquisition reports to the validator
+//! *before* it can block (so a deadlock is reported instead of hanging),
+//! every release after the raw unlock (so a report raised there cannot leave
+//! the lock held). lock_api 0.5's lock methods are `#[track_caller]`, so the
+//! validator sees the user's line.
+//!
+//! kernsync's own `RwSem` and `Mutex` are `lock_api` locks over
+//! `Checked<RawRwSem>` and `Checked<RawMutex>`; [`Checked`] puts existing
+//! locks (parking_lot's, any `lock_api` raw lock) under the validator.
 
 use core::marker::PhantomData;
 use core::panic::Location;
-use std::time::{Duration, Instant};
 
 use kernsync_lockdep::{Held, LockClass, LockMap, Mode};
+use lock_api::{
+    RawMutex, RawMutexFair, RawMutexTimed, RawRwLock, RawRwLockDowngrade, RawRwLockFair,
+    RawRwLockTimed, RawRwLockUpgrade, RawRwLockUpgradeDowngrade, RawRwLockUpgradeFair,
+    RawRwLockUpgradeTimed,
+};
 
-use crate::{RawMutex, RawRwSem};
+use crate::{RawMutex as KernsyncRawMutex, RawRwSem};
 
-/// The guard state of a checked lock: the validator's token. `!Send` (a lock
-/// is released by the thread that took it: the held-lock stack is per
-/// thread), `Sync` (sharing `&guard` shares nothing of it).
-pub struct Token {
+/// The raw lock of [`RwSem`](crate::RwSem): kernsync's semaphore, checked.
+pub type CheckedRawRwSem = Checked<RawRwSem>;
+/// The raw lock of [`Mutex`](crate::Mutex): kernsync's mutex, checked.
+pub type CheckedRawMutex = Checked<KernsyncRawMutex>;
+
+/// The guard state of a [`Checked`] lock: the raw lock's own guard state
+/// and the validator's token. `!Send` (a lock is released by the thread that
+/// took it: the held-lock stack is per thread); `Sync` when the raw guard
+/// state is (sharing `&guard` shares nothing of the token).
+pub struct CheckedGuard<G> {
+    inner: G,
     held: Held,
-    /// A recursive read (its bump must relock recursively).
-    recursive: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
-// SAFETY: a `Token` is plain data (an address and a class id) that no `&self`
-// method reads or writes, so sharing `&Token` between threads is harmless;
-// only moving it (releasing on another thread) is forbidden, by `!Send`.
-unsafe impl Sync for Token {}
+// SAFETY: the token is plain data (an address and a class id) that no `&self`
+// method reads or writes, so sharing `&CheckedGuard` between threads shares
+// only `&G`, which is `Sync` by the bound; moving it is forbidden by `!Send`.
+unsafe impl<G: Sync> Sync for CheckedGuard<G> {}
 
-impl Token {
+impl<G> CheckedGuard<G> {
     #[inline]
-    fn new(held: Held) -> Token {
-        Token {
+    fn new(inner: G, held: Held) -> CheckedGuard<G> {
+        CheckedGuard {
+            inner,
             held,
-            recursive: false,
             _not_send: PhantomData,
         }
     }
-
-    #[inline]
-    fn recursive(held: Held) -> Token {
-        Token {
-            recursive: true,
-            ..Token::new(held)
-        }
-    }
 }
 
-/// [`RawRwSem`] with a validator handle: the raw lock of [`RwSem`](crate::RwSem).
-pub struct CheckedRawRwSem {
-    raw: RawRwSem,
+/// A raw lock `R` whose every acquisition is checked by the lock-order
+/// validator, implementing every `lock_api` raw trait `R` implements.
+///
+/// Each acquisition reports before it can block (a deadlock is reported
+/// instead of hanging), each release after the raw unlock. Put an existing
+/// lock in a named class with [`Checked::new`], or at the caller's line with
+/// [`Checked::at_caller`]; one built from the raw type's `const INIT`
+/// (`lock_api::RwLock::new`, `lock_api::Mutex::new`) has no construction site
+/// and is a class of its own, per instance.
+///
+/// ```
+/// use kernsync_lockdep::LockClass;
+/// use kernsync_rwsem::Checked;
+/// use lock_api::RawRwLock as _;
+///
+/// static TABLE_LOCK: LockClass = LockClass::new("table_lock");
+/// // parking_lot's rwlock, validated, in a named class:
+/// let table = lock_api::RwLock::from_raw(
+///     Checked::new(<parking_lot::RawRwLock>::INIT, &TABLE_LOCK),
+///     vec![1, 2, 3],
+/// );
+/// assert_eq!(table.read().len(), 3);
+/// // From `INIT`: a class of its own.
+/// let alone: lock_api::RwLock<Checked<parking_lot::RawRwLock>, u32> = lock_api::RwLock::new(0);
+/// *alone.write() += 1;
+/// ```
+pub struct Checked<R> {
+    raw: R,
     map: LockMap,
 }
 
-impl CheckedRawRwSem {
-    /// A lock whose class is the construction site `site`.
+impl<R> Checked<R> {
+    /// `raw`, in class `class` (for statics, and for locks one function
+    /// makes on behalf of many callers).
     #[inline]
-    pub(crate) const fn at_site(site: &'static Location<'static>) -> CheckedRawRwSem {
-        CheckedRawRwSem {
-            raw: RawRwSem::new(),
+    pub const fn new(raw: R, class: &'static LockClass) -> Checked<R> {
+        Checked {
+            raw,
+            map: LockMap::new(class),
+        }
+    }
+
+    /// `raw`, in the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    pub const fn at_caller(raw: R) -> Checked<R> {
+        Checked::at_site(raw, Location::caller())
+    }
+
+    /// `raw`, in the class named by `site`.
+    #[inline]
+    pub const fn at_site(raw: R, site: &'static Location<'static>) -> Checked<R> {
+        Checked {
+            raw,
             map: LockMap::at_site(site),
         }
     }
 
-    /// A lock of class `class`.
+    /// `raw`, in a class of its own (no construction site to name one).
     #[inline]
-    pub(crate) const fn with_class(class: &'static LockClass) -> CheckedRawRwSem {
-        CheckedRawRwSem {
-            raw: RawRwSem::new(),
-            map: LockMap::new(class),
+    pub const fn anonymous(raw: R) -> Checked<R> {
+        Checked {
+            raw,
+            map: LockMap::anonymous(),
         }
     }
 
     /// The validator handle (for `assert_held` and annotations).
     #[inline]
-    pub(crate) fn map(&self) -> &LockMap {
+    pub fn map(&self) -> &LockMap {
         &self.map
     }
 
-    /// A blocking shared acquisition in `mode`, as subclass `subclass`.
+    /// The unchecked raw lock.
+    #[inline]
+    pub fn raw(&self) -> &R {
+        &self.raw
+    }
+
+    /// The token of a timed acquisition that returned `got` (a timed
+    /// acquisition could wait, so it was recorded like a blocking one).
     #[inline]
     #[track_caller]
-    pub(crate) fn lock_shared_as(&self, mode: Mode, subclass: u8) -> Token {
-        let held = self.map.acquire_nested(mode, subclass);
-        if mode == Mode::RecursiveRead {
-            self.raw.lock_shared_recursive();
-            Token::recursive(held)
-        } else {
-            self.raw.lock_shared();
-            Token::new(held)
+    fn timed<G>(&self, held: Held, got: Option<G>) -> Option<CheckedGuard<G>> {
+        match got {
+            Some(g) => Some(CheckedGuard::new(g, held)),
+            None => {
+                self.map.release(held);
+                None
+            }
         }
     }
 
-    /// An immediate recursive shared acquisition.
+    /// The token of an immediate attempt that returned `got`.
     #[inline]
     #[track_caller]
-    pub(crate) fn try_lock_shared_recursive(&self) -> Option<Token> {
-        self.raw
-            .try_lock_shared_recursive()
-            .then(|| Token::recursive(self.map.try_acquired(Mode::RecursiveRead)))
+    fn tried<G>(&self, mode: Mode, got: Option<G>) -> Option<CheckedGuard<G>> {
+        got.map(|g| CheckedGuard::new(g, self.map.try_acquired(mode)))
     }
+}
 
-    /// A timed recursive shared acquisition.
+impl<R: RawRwLock> Checked<R> {
+    /// A blocking shared (`Read`) acquisition as subclass `subclass`.
     #[inline]
     #[track_caller]
-    pub(crate) fn try_lock_shared_recursive_until(&self, deadline: Instant) -> Option<Token> {
-        let held = self.map.acquire(Mode::RecursiveRead);
-        let got = self.raw.try_lock_shared_recursive_until(deadline);
-        self.timed(held, got).map(|t| Token::recursive(t.held))
+    pub fn lock_shared_nested(&self, subclass: u8) -> CheckedGuard<R::SharedGuard> {
+        let held = self.map.acquire_nested(Mode::Read, subclass);
+        CheckedGuard::new(self.raw.lock_shared(), held)
     }
 
     /// A blocking exclusive acquisition as subclass `subclass`.
     #[inline]
     #[track_caller]
-    pub(crate) fn lock_exclusive_as(&self, subclass: u8) -> Token {
+    pub fn lock_exclusive_nested(&self, subclass: u8) -> CheckedGuard<R::ExclusiveGuard> {
         let held = self.map.acquire_nested(Mode::Write, subclass);
-        self.raw.lock_exclusive();
-        Token::new(held)
+        CheckedGuard::new(self.raw.lock_exclusive(), held)
     }
+}
 
+impl<R: RawRwLockUpgrade> Checked<R> {
     /// A blocking upgradable acquisition (a `Read` for the validator: it
     /// waits behind a waiting writer) as subclass `subclass`.
     #[inline]
     #[track_caller]
-    pub(crate) fn lock_upgradable_as(&self, subclass: u8) -> Token {
+    pub fn lock_upgradable_nested(&self, subclass: u8) -> CheckedGuard<R::UpgradableGuard> {
         let held = self.map.acquire_nested(Mode::Read, subclass);
-        self.raw.lock_upgradable();
-        Token::new(held)
-    }
-
-    /// The token of a timed acquisition that `got` the lock or not (a timed
-    /// acquisition could wait, so it was recorded like a blocking one).
-    #[inline]
-    #[track_caller]
-    fn timed(&self, held: Held, got: bool) -> Option<Token> {
-        if got {
-            Some(Token::new(held))
-        } else {
-            self.map.release(held);
-            None
-        }
+        CheckedGuard::new(self.raw.lock_upgradable(), held)
     }
 }
 
-// SAFETY: the raw lock provides the exclusion and the memory ordering; the
-// validator calls around it neither lock nor unlock it. A lock operation that
-// unwinds (a validator report in `Panic` mode) does so before the raw lock
-// is taken; an unlock releases the raw lock before telling the validator.
-unsafe impl lock_api::RawRwLock for CheckedRawRwSem {
+/// The recursive reads of kernsync's own semaphore (lock_api has no trait
+/// for them).
+impl Checked<RawRwSem> {
+    /// A blocking recursive read (`RecursiveRead`).
+    #[inline]
+    #[track_caller]
+    pub fn lock_shared_recursive(&self) -> CheckedGuard<<RawRwSem as RawRwLock>::SharedGuard> {
+        let held = self.map.acquire(Mode::RecursiveRead);
+        CheckedGuard::new(self.raw.lock_shared_recursive_guard(), held)
+    }
+
+    /// An immediate recursive read.
+    #[inline]
+    #[track_caller]
+    pub fn try_lock_shared_recursive(
+        &self,
+    ) -> Option<CheckedGuard<<RawRwSem as RawRwLock>::SharedGuard>> {
+        self.tried(
+            Mode::RecursiveRead,
+            self.raw.try_lock_shared_recursive_guard(),
+        )
+    }
+
+    /// A timed recursive read.
+    #[inline]
+    #[track_caller]
+    pub fn try_lock_shared_recursive_until(
+        &self,
+        deadline: std::time::Instant,
+    ) -> Option<CheckedGuard<<RawRwSem as RawRwLock>::SharedGuard>> {
+        let held = self.map.acquire(Mode::RecursiveRead);
+        self.timed(
+            held,
+            self.raw.try_lock_shared_recursive_until_guard(deadline),
+        )
+    }
+}
+
+// SAFETY: `R` provides the exclusion and the memory ordering; the validator
+// calls around it neither lock nor unlock it. A lock operation that unwinds
+// (a validator report in `Panic` mode) does so before `R` is locked; an
+// unlock releases `R` (consuming its own guard state) before telling the
+// validator, so an unwinding unlock has released the acquisition.
+unsafe impl<R: RawRwLock> RawRwLock for Checked<R> {
     #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: CheckedRawRwSem = CheckedRawRwSem {
-        raw: RawRwSem::new(),
-        map: LockMap::anonymous(),
-    };
-    type SharedGuard = Token;
-    type ExclusiveGuard = Token;
+    const INIT: Checked<R> = Checked::anonymous(R::INIT);
+    type SharedGuard = CheckedGuard<R::SharedGuard>;
+    type ExclusiveGuard = CheckedGuard<R::ExclusiveGuard>;
 
     #[inline]
     #[track_caller]
-    fn lock_shared(&self) -> Token {
-        self.lock_shared_as(Mode::Read, 0)
+    fn lock_shared(&self) -> Self::SharedGuard {
+        self.lock_shared_nested(0)
     }
 
     #[inline]
     #[track_caller]
-    fn try_lock_shared(&self) -> Option<Token> {
-        self.raw
-            .try_lock_shared()
-            .then(|| Token::new(self.map.try_acquired(Mode::Read)))
+    fn try_lock_shared(&self) -> Option<Self::SharedGuard> {
+        self.tried(Mode::Read, self.raw.try_lock_shared())
     }
 
     #[inline]
     #[track_caller]
-    unsafe fn unlock_shared(&self, guard: Token) {
-        // SAFETY: the caller gives the state of a shared acquisition of ours.
-        unsafe { self.raw.unlock_shared() };
+    unsafe fn unlock_shared(&self, guard: Self::SharedGuard) {
+        // SAFETY: the caller gives the state of a shared acquisition of ours,
+        // whose inner state is `R`'s for the same acquisition.
+        unsafe { self.raw.unlock_shared(guard.inner) };
         self.map.release(guard.held);
     }
 
     #[inline]
     #[track_caller]
-    fn lock_exclusive(&self) -> Token {
-        self.lock_exclusive_as(0)
+    fn lock_exclusive(&self) -> Self::ExclusiveGuard {
+        self.lock_exclusive_nested(0)
     }
 
     #[inline]
     #[track_caller]
-    fn try_lock_exclusive(&self) -> Option<Token> {
-        self.raw
-            .try_lock_exclusive()
-            .then(|| Token::new(self.map.try_acquired(Mode::Write)))
+    fn try_lock_exclusive(&self) -> Option<Self::ExclusiveGuard> {
+        self.tried(Mode::Write, self.raw.try_lock_exclusive())
     }
 
     #[inline]
     #[track_caller]
-    unsafe fn unlock_exclusive(&self, guard: Token) {
+    unsafe fn unlock_exclusive(&self, guard: Self::ExclusiveGuard) {
         // SAFETY: the caller gives the state of an exclusive acquisition.
-        unsafe { self.raw.unlock_exclusive() };
+        unsafe { self.raw.unlock_exclusive(guard.inner) };
         self.map.release(guard.held);
     }
 
@@ -215,90 +286,84 @@ unsafe impl lock_api::RawRwLock for CheckedRawRwSem {
     }
 }
 
-// SAFETY: as for `RawRwLock`: fair unlocks release the raw lock first; a bump
-// is a fair unlock and a relock of the same kind, and the validator keeps the
-// acquisition held throughout (the thread holds it again on return).
-unsafe impl lock_api::RawRwLockFair for CheckedRawRwSem {
+// SAFETY: as for `RawRwLock`: fair unlocks release `R` first; a bump keeps
+// the acquisition held throughout (in `R` and in the validator).
+unsafe impl<R: RawRwLockFair> RawRwLockFair for Checked<R> {
     #[inline]
     #[track_caller]
-    unsafe fn unlock_shared_fair(&self, guard: Token) {
+    unsafe fn unlock_shared_fair(&self, guard: Self::SharedGuard) {
         // SAFETY: the caller gives the state of a shared acquisition.
-        unsafe { self.raw.unlock_shared_fair() };
+        unsafe { self.raw.unlock_shared_fair(guard.inner) };
         self.map.release(guard.held);
     }
 
     #[inline]
     #[track_caller]
-    unsafe fn unlock_exclusive_fair(&self, guard: Token) {
+    unsafe fn unlock_exclusive_fair(&self, guard: Self::ExclusiveGuard) {
         // SAFETY: the caller gives the state of an exclusive acquisition.
-        unsafe { self.raw.unlock_exclusive_fair() };
+        unsafe { self.raw.unlock_exclusive_fair(guard.inner) };
         self.map.release(guard.held);
     }
 
     #[inline]
-    unsafe fn bump_shared(&self, guard: &mut Token) {
-        // SAFETY: the caller holds the shared acquisition `guard` stands for;
-        // a recursive read relocks recursively (a plain relock could wait for
-        // a writer that waits for another read this thread holds).
-        unsafe {
-            if guard.recursive {
-                self.raw.bump_shared_recursive()
-            } else {
-                self.raw.bump_shared()
-            }
-        }
+    unsafe fn bump_shared(&self, guard: &mut Self::SharedGuard) {
+        // SAFETY: the caller holds the shared acquisition `guard` stands for.
+        unsafe { self.raw.bump_shared(&mut guard.inner) };
     }
 
     #[inline]
-    unsafe fn bump_exclusive(&self, _guard: &mut Token) {
+    unsafe fn bump_exclusive(&self, guard: &mut Self::ExclusiveGuard) {
         // SAFETY: the caller holds the exclusive acquisition.
-        unsafe { self.raw.bump_exclusive() };
+        unsafe { self.raw.bump_exclusive(&mut guard.inner) };
     }
 }
 
-// SAFETY: the raw downgrade never releases the lock; the validator only
-// changes the held mode.
-unsafe impl lock_api::RawRwLockDowngrade for CheckedRawRwSem {
+// SAFETY: a downgrade never releases `R`; the validator only changes the
+// held mode.
+unsafe impl<R: RawRwLockDowngrade> RawRwLockDowngrade for Checked<R> {
     #[inline]
     #[track_caller]
-    unsafe fn downgrade(&self, mut guard: Token) -> Token {
+    unsafe fn downgrade(&self, guard: Self::ExclusiveGuard) -> Self::SharedGuard {
+        let CheckedGuard {
+            inner, mut held, ..
+        } = guard;
         // SAFETY: the caller gives the state of an exclusive acquisition.
-        unsafe { self.raw.downgrade() };
-        self.map.downgrade(&mut guard.held);
-        guard
+        let inner = unsafe { self.raw.downgrade(inner) };
+        self.map.downgrade(&mut held);
+        CheckedGuard::new(inner, held)
     }
 }
 
 // SAFETY: timed acquisitions are recorded before they can wait and released
-// in the validator if they time out, when the raw lock was not taken.
-unsafe impl lock_api::RawRwLockTimed for CheckedRawRwSem {
-    type Duration = Duration;
-    type Instant = Instant;
+// in the validator if they time out, when `R` was not locked.
+unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Checked<R> {
+    type Duration = R::Duration;
+    type Instant = R::Instant;
 
     #[inline]
     #[track_caller]
-    fn try_lock_shared_for(&self, timeout: Duration) -> Option<Token> {
+    fn try_lock_shared_for(&self, timeout: R::Duration) -> Option<Self::SharedGuard> {
         let held = self.map.acquire(Mode::Read);
         self.timed(held, self.raw.try_lock_shared_for(timeout))
     }
 
     #[inline]
     #[track_caller]
-    fn try_lock_shared_until(&self, deadline: Instant) -> Option<Token> {
+    fn try_lock_shared_until(&self, deadline: R::Instant) -> Option<Self::SharedGuard> {
         let held = self.map.acquire(Mode::Read);
         self.timed(held, self.raw.try_lock_shared_until(deadline))
     }
 
     #[inline]
     #[track_caller]
-    fn try_lock_exclusive_for(&self, timeout: Duration) -> Option<Token> {
+    fn try_lock_exclusive_for(&self, timeout: R::Duration) -> Option<Self::ExclusiveGuard> {
         let held = self.map.acquire(Mode::Write);
         self.timed(held, self.raw.try_lock_exclusive_for(timeout))
     }
 
     #[inline]
     #[track_caller]
-    fn try_lock_exclusive_until(&self, deadline: Instant) -> Option<Token> {
+    fn try_lock_exclusive_until(&self, deadline: R::Instant) -> Option<Self::ExclusiveGuard> {
         let held = self.map.acquire(Mode::Write);
         self.timed(held, self.raw.try_lock_exclusive_until(deadline))
     }
@@ -306,118 +371,137 @@ unsafe impl lock_api::RawRwLockTimed for CheckedRawRwSem {
 
 // SAFETY: as for `RawRwLock`. An upgrade is validated as a new `Write`
 // acquisition before it waits; an immediate `try_upgrade` adds no edge.
-unsafe impl lock_api::RawRwLockUpgrade for CheckedRawRwSem {
-    type UpgradableGuard = Token;
+unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Checked<R> {
+    type UpgradableGuard = CheckedGuard<R::UpgradableGuard>;
 
     #[inline]
     #[track_caller]
-    fn lock_upgradable(&self) -> Token {
-        self.lock_upgradable_as(0)
+    fn lock_upgradable(&self) -> Self::UpgradableGuard {
+        self.lock_upgradable_nested(0)
     }
 
     #[inline]
     #[track_caller]
-    fn try_lock_upgradable(&self) -> Option<Token> {
-        self.raw
-            .try_lock_upgradable()
-            .then(|| Token::new(self.map.try_acquired(Mode::Read)))
+    fn try_lock_upgradable(&self) -> Option<Self::UpgradableGuard> {
+        self.tried(Mode::Read, self.raw.try_lock_upgradable())
     }
 
     #[inline]
     #[track_caller]
-    unsafe fn unlock_upgradable(&self, guard: Token) {
+    unsafe fn unlock_upgradable(&self, guard: Self::UpgradableGuard) {
         // SAFETY: the caller gives the state of an upgradable acquisition.
-        unsafe { self.raw.unlock_upgradable() };
+        unsafe { self.raw.unlock_upgradable(guard.inner) };
         self.map.release(guard.held);
     }
 
     #[inline]
     #[track_caller]
-    unsafe fn upgrade(&self, mut guard: Token) -> Token {
-        self.map.upgrade(&mut guard.held);
+    unsafe fn upgrade(&self, guard: Self::UpgradableGuard) -> Self::ExclusiveGuard {
+        let CheckedGuard {
+            inner, mut held, ..
+        } = guard;
+        self.map.upgrade(&mut held);
         // SAFETY: the caller gives the state of an upgradable acquisition.
-        unsafe { self.raw.upgrade() };
-        guard
+        let inner = unsafe { self.raw.upgrade(inner) };
+        CheckedGuard::new(inner, held)
     }
 
     #[inline]
     #[track_caller]
-    unsafe fn try_upgrade(&self, mut guard: Token) -> Result<Token, Token> {
+    unsafe fn try_upgrade(
+        &self,
+        guard: Self::UpgradableGuard,
+    ) -> Result<Self::ExclusiveGuard, Self::UpgradableGuard> {
+        let CheckedGuard {
+            inner, mut held, ..
+        } = guard;
         // SAFETY: the caller gives the state of an upgradable acquisition.
-        if unsafe { self.raw.try_upgrade() } {
-            self.map.try_upgraded(&mut guard.held);
-            Ok(guard)
-        } else {
-            Err(guard)
+        match unsafe { self.raw.try_upgrade(inner) } {
+            Ok(inner) => {
+                self.map.try_upgraded(&mut held);
+                Ok(CheckedGuard::new(inner, held))
+            }
+            Err(inner) => Err(CheckedGuard::new(inner, held)),
         }
     }
 }
 
 // SAFETY: as for `RawRwLockFair` and `RawRwLockUpgrade`.
-unsafe impl lock_api::RawRwLockUpgradeFair for CheckedRawRwSem {
+unsafe impl<R: RawRwLockUpgradeFair> RawRwLockUpgradeFair for Checked<R> {
     #[inline]
     #[track_caller]
-    unsafe fn unlock_upgradable_fair(&self, guard: Token) {
+    unsafe fn unlock_upgradable_fair(&self, guard: Self::UpgradableGuard) {
         // SAFETY: the caller gives the state of an upgradable acquisition.
-        unsafe { self.raw.unlock_upgradable_fair() };
+        unsafe { self.raw.unlock_upgradable_fair(guard.inner) };
         self.map.release(guard.held);
     }
 
     #[inline]
-    unsafe fn bump_upgradable(&self, _guard: &mut Token) {
+    unsafe fn bump_upgradable(&self, guard: &mut Self::UpgradableGuard) {
         // SAFETY: the caller holds the upgradable acquisition.
-        unsafe { self.raw.bump_upgradable() };
+        unsafe { self.raw.bump_upgradable(&mut guard.inner) };
     }
 }
 
-// SAFETY: downgrades never release the lock; upgradable and shared are both
+// SAFETY: downgrades never release `R`; upgradable and shared are both
 // `Read` for the validator, exclusive becomes `Read`.
-unsafe impl lock_api::RawRwLockUpgradeDowngrade for CheckedRawRwSem {
+unsafe impl<R: RawRwLockUpgradeDowngrade> RawRwLockUpgradeDowngrade for Checked<R> {
     #[inline]
-    unsafe fn downgrade_upgradable(&self, guard: Token) -> Token {
+    unsafe fn downgrade_upgradable(&self, guard: Self::UpgradableGuard) -> Self::SharedGuard {
         // SAFETY: the caller gives the state of an upgradable acquisition.
-        unsafe { self.raw.downgrade_upgradable() };
-        guard
+        let inner = unsafe { self.raw.downgrade_upgradable(guard.inner) };
+        CheckedGuard::new(inner, guard.held)
     }
 
     #[inline]
     #[track_caller]
-    unsafe fn downgrade_to_upgradable(&self, mut guard: Token) -> Token {
+    unsafe fn downgrade_to_upgradable(&self, guard: Self::ExclusiveGuard) -> Self::UpgradableGuard {
+        let CheckedGuard {
+            inner, mut held, ..
+        } = guard;
         // SAFETY: the caller gives the state of an exclusive acquisition.
-        unsafe { self.raw.downgrade_to_upgradable() };
-        self.map.downgrade(&mut guard.held);
-        guard
+        let inner = unsafe { self.raw.downgrade_to_upgradable(inner) };
+        self.map.downgrade(&mut held);
+        CheckedGuard::new(inner, held)
     }
 }
 
 // SAFETY: as for `RawRwLockTimed` and `RawRwLockUpgrade`: a timed upgrade is
 // recorded as a `Write` before it waits and turned back to `Read` if it times
-// out, when the raw lock is still held upgradable.
-unsafe impl lock_api::RawRwLockUpgradeTimed for CheckedRawRwSem {
+// out, when `R` is still held upgradable.
+unsafe impl<R: RawRwLockUpgradeTimed> RawRwLockUpgradeTimed for Checked<R> {
     #[inline]
     #[track_caller]
-    fn try_lock_upgradable_for(&self, timeout: Duration) -> Option<Token> {
+    fn try_lock_upgradable_for(&self, timeout: R::Duration) -> Option<Self::UpgradableGuard> {
         let held = self.map.acquire(Mode::Read);
         self.timed(held, self.raw.try_lock_upgradable_for(timeout))
     }
 
     #[inline]
     #[track_caller]
-    fn try_lock_upgradable_until(&self, deadline: Instant) -> Option<Token> {
+    fn try_lock_upgradable_until(&self, deadline: R::Instant) -> Option<Self::UpgradableGuard> {
         let held = self.map.acquire(Mode::Read);
         self.timed(held, self.raw.try_lock_upgradable_until(deadline))
     }
 
     #[inline]
     #[track_caller]
-    unsafe fn try_upgrade_for(&self, mut guard: Token, timeout: Duration) -> Result<Token, Token> {
-        self.map.upgrade(&mut guard.held);
+    unsafe fn try_upgrade_for(
+        &self,
+        guard: Self::UpgradableGuard,
+        timeout: R::Duration,
+    ) -> Result<Self::ExclusiveGuard, Self::UpgradableGuard> {
+        let CheckedGuard {
+            inner, mut held, ..
+        } = guard;
+        self.map.upgrade(&mut held);
         // SAFETY: the caller gives the state of an upgradable acquisition.
-        if unsafe { self.raw.try_upgrade_for(timeout) } {
-            Ok(guard)
-        } else {
-            self.map.downgrade(&mut guard.held);
-            Err(guard)
+        match unsafe { self.raw.try_upgrade_for(inner, timeout) } {
+            Ok(inner) => Ok(CheckedGuard::new(inner, held)),
+            Err(inner) => {
+                self.map.downgrade(&mut held);
+                Err(CheckedGuard::new(inner, held))
+            }
         }
     }
 
@@ -425,96 +509,57 @@ unsafe impl lock_api::RawRwLockUpgradeTimed for CheckedRawRwSem {
     #[track_caller]
     unsafe fn try_upgrade_until(
         &self,
-        mut guard: Token,
-        deadline: Instant,
-    ) -> Result<Token, Token> {
-        self.map.upgrade(&mut guard.held);
+        guard: Self::UpgradableGuard,
+        deadline: R::Instant,
+    ) -> Result<Self::ExclusiveGuard, Self::UpgradableGuard> {
+        let CheckedGuard {
+            inner, mut held, ..
+        } = guard;
+        self.map.upgrade(&mut held);
         // SAFETY: the caller gives the state of an upgradable acquisition.
-        if unsafe { self.raw.try_upgrade_until(deadline) } {
-            Ok(guard)
-        } else {
-            self.map.downgrade(&mut guard.held);
-            Err(guard)
+        match unsafe { self.raw.try_upgrade_until(inner, deadline) } {
+            Ok(inner) => Ok(CheckedGuard::new(inner, held)),
+            Err(inner) => {
+                self.map.downgrade(&mut held);
+                Err(CheckedGuard::new(inner, held))
+            }
         }
     }
 }
 
-/// [`RawMutex`] with a validator handle: the raw lock of [`Mutex`](crate::Mutex).
-pub struct CheckedRawMutex {
-    raw: RawMutex,
-    map: LockMap,
-}
-
-impl CheckedRawMutex {
-    /// A lock whose class is the construction site `site`.
-    #[inline]
-    pub(crate) const fn at_site(site: &'static Location<'static>) -> CheckedRawMutex {
-        CheckedRawMutex {
-            raw: RawMutex::new(),
-            map: LockMap::at_site(site),
-        }
-    }
-
-    /// A lock of class `class`.
-    #[inline]
-    pub(crate) const fn with_class(class: &'static LockClass) -> CheckedRawMutex {
-        CheckedRawMutex {
-            raw: RawMutex::new(),
-            map: LockMap::new(class),
-        }
-    }
-
-    /// The validator handle.
-    #[inline]
-    pub(crate) fn map(&self) -> &LockMap {
-        &self.map
-    }
-
-    /// The raw mutex (for the condition variable).
-    #[inline]
-    pub(crate) fn raw(&self) -> &RawMutex {
-        &self.raw
-    }
-
+impl<R: RawMutex> Checked<R> {
     /// A blocking acquisition as subclass `subclass`.
     #[inline]
     #[track_caller]
-    pub(crate) fn lock_as(&self, subclass: u8) -> Token {
+    pub fn lock_nested(&self, subclass: u8) -> CheckedGuard<R::Guard> {
         let held = self.map.acquire_nested(Mode::Write, subclass);
-        self.raw.lock();
-        Token::new(held)
+        CheckedGuard::new(self.raw.lock(), held)
     }
 }
 
-// SAFETY: the raw mutex provides the exclusion and ordering; see the
-// `RawRwLock` impl above for the order of validator calls around it.
-unsafe impl lock_api::RawMutex for CheckedRawMutex {
+// SAFETY: as for `RawRwLock`.
+unsafe impl<R: RawMutex> RawMutex for Checked<R> {
     #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: CheckedRawMutex = CheckedRawMutex {
-        raw: RawMutex::new(),
-        map: LockMap::anonymous(),
-    };
-    type Guard = Token;
+    const INIT: Checked<R> = Checked::anonymous(R::INIT);
+    type Guard = CheckedGuard<R::Guard>;
 
     #[inline]
     #[track_caller]
-    fn lock(&self) -> Token {
-        self.lock_as(0)
+    fn lock(&self) -> Self::Guard {
+        self.lock_nested(0)
     }
 
     #[inline]
     #[track_caller]
-    fn try_lock(&self) -> Option<Token> {
-        self.raw
-            .try_lock()
-            .then(|| Token::new(self.map.try_acquired(Mode::Write)))
+    fn try_lock(&self) -> Option<Self::Guard> {
+        self.tried(Mode::Write, self.raw.try_lock())
     }
 
     #[inline]
     #[track_caller]
-    unsafe fn unlock(&self, guard: Token) {
+    unsafe fn unlock(&self, guard: Self::Guard) {
         // SAFETY: the caller gives the state of an acquisition of ours.
-        unsafe { self.raw.unlock() };
+        unsafe { self.raw.unlock(guard.inner) };
         self.map.release(guard.held);
     }
 
@@ -524,49 +569,39 @@ unsafe impl lock_api::RawMutex for CheckedRawMutex {
     }
 }
 
-// SAFETY: as for `RawMutex`; a bump keeps the acquisition held.
-unsafe impl lock_api::RawMutexFair for CheckedRawMutex {
+// SAFETY: as for `RawRwLockFair`.
+unsafe impl<R: RawMutexFair> RawMutexFair for Checked<R> {
     #[inline]
     #[track_caller]
-    unsafe fn unlock_fair(&self, guard: Token) {
+    unsafe fn unlock_fair(&self, guard: Self::Guard) {
         // SAFETY: the caller gives the state of an acquisition of ours.
-        unsafe { self.raw.unlock_fair() };
+        unsafe { self.raw.unlock_fair(guard.inner) };
         self.map.release(guard.held);
     }
 
     #[inline]
-    unsafe fn bump(&self, _guard: &mut Token) {
+    unsafe fn bump(&self, guard: &mut Self::Guard) {
         // SAFETY: the caller holds the acquisition.
-        unsafe { self.raw.bump() };
+        unsafe { self.raw.bump(&mut guard.inner) };
     }
 }
 
 // SAFETY: as for `RawRwLockTimed`.
-unsafe impl lock_api::RawMutexTimed for CheckedRawMutex {
-    type Duration = Duration;
-    type Instant = Instant;
+unsafe impl<R: RawMutexTimed> RawMutexTimed for Checked<R> {
+    type Duration = R::Duration;
+    type Instant = R::Instant;
 
     #[inline]
     #[track_caller]
-    fn try_lock_for(&self, timeout: Duration) -> Option<Token> {
+    fn try_lock_for(&self, timeout: R::Duration) -> Option<Self::Guard> {
         let held = self.map.acquire(Mode::Write);
-        if self.raw.try_lock_for(timeout) {
-            Some(Token::new(held))
-        } else {
-            self.map.release(held);
-            None
-        }
+        self.timed(held, self.raw.try_lock_for(timeout))
     }
 
     #[inline]
     #[track_caller]
-    fn try_lock_until(&self, deadline: Instant) -> Option<Token> {
+    fn try_lock_until(&self, deadline: R::Instant) -> Option<Self::Guard> {
         let held = self.map.acquire(Mode::Write);
-        if self.raw.try_lock_until(deadline) {
-            Some(Token::new(held))
-        } else {
-            self.map.release(held);
-            None
-        }
+        self.timed(held, self.raw.try_lock_until(deadline))
     }
 }

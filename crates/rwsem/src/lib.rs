@@ -17,7 +17,7 @@ mod mutex;
 mod rwsem;
 
 #[cfg(not(loom))]
-pub use checked::{CheckedRawMutex, CheckedRawRwSem, Token};
+pub use checked::{Checked, CheckedGuard, CheckedRawMutex, CheckedRawRwSem};
 #[cfg(not(loom))]
 pub use condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(loom))]

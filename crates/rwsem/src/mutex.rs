@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use kernsync_lockdep::LockClass;
 
-use crate::checked::CheckedRawMutex;
+use crate::checked::{Checked, CheckedRawMutex};
+use crate::RawMutex;
 
 /// A guard of a [`Mutex`] (lock_api's, with `map`, `unlocked`, `unlock_fair`,
 /// `bump`).
@@ -45,7 +46,10 @@ impl<T> Mutex<T> {
     #[track_caller]
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            inner: lock_api::Mutex::from_raw(CheckedRawMutex::at_site(Location::caller()), value),
+            inner: lock_api::Mutex::from_raw(
+                Checked::at_site(RawMutex::new(), Location::caller()),
+                value,
+            ),
         }
     }
 
@@ -53,7 +57,7 @@ impl<T> Mutex<T> {
     #[inline]
     pub const fn with_class(value: T, class: &'static LockClass) -> Mutex<T> {
         Mutex {
-            inner: lock_api::Mutex::from_raw(CheckedRawMutex::with_class(class), value),
+            inner: lock_api::Mutex::from_raw(Checked::new(RawMutex::new(), class), value),
         }
     }
 
@@ -84,7 +88,7 @@ impl<T: ?Sized> Mutex<T> {
     #[inline]
     #[track_caller]
     pub fn lock_nested(&self, subclass: u8) -> MutexGuard<'_, T> {
-        let token = self.raw().lock_as(subclass);
+        let token = self.raw().lock_nested(subclass);
         // SAFETY: the acquisition `token` stands for was just made.
         unsafe { self.inner.make_guard_unchecked(token) }
     }

@@ -566,7 +566,8 @@ impl RawRwSem {
         // The common case in one test: no writer bit, and room in the count
         // (a full count is left to the slow path, which reports it).
         let fast = state & WRITER_BIT == 0 && state < READERS_MASK;
-        if !fast && !(reader_may_enter(state, recursive) && state < READERS_MASK) {
+        let may = fast || (reader_may_enter(state, recursive) && state < READERS_MASK);
+        if !may {
             return false;
         }
         let new = state + ONE_READER;

@@ -4,9 +4,10 @@ use core::fmt;
 use core::panic::Location;
 use std::time::{Duration, Instant};
 
-use kernsync_lockdep::{LockClass, Mode};
+use kernsync_lockdep::LockClass;
 
-use crate::checked::CheckedRawRwSem;
+use crate::checked::{Checked, CheckedRawRwSem};
+use crate::RawRwSem;
 
 /// A shared read guard of a [`RwSem`] (lock_api's, with its whole API:
 /// `map`, `try_map`, `unlocked`, `rwlock`).
@@ -63,7 +64,10 @@ impl<T> RwSem<T> {
     #[track_caller]
     pub const fn new(value: T) -> RwSem<T> {
         RwSem {
-            inner: lock_api::RwLock::from_raw(CheckedRawRwSem::at_site(Location::caller()), value),
+            inner: lock_api::RwLock::from_raw(
+                Checked::at_site(RawRwSem::new(), Location::caller()),
+                value,
+            ),
         }
     }
 
@@ -72,7 +76,7 @@ impl<T> RwSem<T> {
     #[inline]
     pub const fn with_class(value: T, class: &'static LockClass) -> RwSem<T> {
         RwSem {
-            inner: lock_api::RwLock::from_raw(CheckedRawRwSem::with_class(class), value),
+            inner: lock_api::RwLock::from_raw(Checked::new(RawRwSem::new(), class), value),
         }
     }
 
@@ -102,7 +106,7 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn read_nested(&self, subclass: u8) -> RwSemReadGuard<'_, T> {
-        let token = self.raw().lock_shared_as(Mode::Read, subclass);
+        let token = self.raw().lock_shared_nested(subclass);
         // SAFETY: the shared acquisition `token` stands for was just made.
         unsafe { self.inner.make_read_guard_unchecked(token) }
     }
@@ -113,7 +117,7 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn read_recursive(&self) -> RwSemReadGuard<'_, T> {
-        let token = self.raw().lock_shared_as(Mode::RecursiveRead, 0);
+        let token = self.raw().lock_shared_recursive();
         // SAFETY: the shared acquisition `token` stands for was just made.
         unsafe { self.inner.make_read_guard_unchecked(token) }
     }
@@ -154,7 +158,7 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn write_nested(&self, subclass: u8) -> RwSemWriteGuard<'_, T> {
-        let token = self.raw().lock_exclusive_as(subclass);
+        let token = self.raw().lock_exclusive_nested(subclass);
         // SAFETY: the exclusive acquisition `token` stands for was just made.
         unsafe { self.inner.make_write_guard_unchecked(token) }
     }
@@ -171,7 +175,7 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn upgradable_read_nested(&self, subclass: u8) -> RwSemUpgradableReadGuard<'_, T> {
-        let token = self.raw().lock_upgradable_as(subclass);
+        let token = self.raw().lock_upgradable_nested(subclass);
         // SAFETY: the upgradable acquisition `token` stands for was just made.
         unsafe { self.inner.make_upgradable_guard_unchecked(token) }
     }

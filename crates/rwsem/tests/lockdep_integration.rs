@@ -221,3 +221,46 @@ fn condvar_wait_in_an_atomic_section_is_reported() {
         "{reports:?}"
     );
 }
+
+/// `Checked<R>` validates other `lock_api` locks: parking_lot's, here.
+#[test]
+fn checked_parking_lot_locks_report_abba() {
+    use kernsync_rwsem::Checked;
+    use lock_api::RawMutex as _;
+    let a = lock_api::Mutex::from_raw(
+        Checked::new(<parking_lot::RawMutex>::INIT, class("it_pl_a")),
+        0,
+    );
+    let b = lock_api::RwLock::from_raw(
+        Checked::new(
+            <parking_lot::RawRwLock as lock_api::RawRwLock>::INIT,
+            class("it_pl_b"),
+        ),
+        0,
+    );
+    let ((), reports) = capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.write();
+        }
+        let _b = b.read();
+        let _a = a.lock();
+    });
+    assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
+    assert_eq!(reports[0].classes(), ["it_pl_a", "it_pl_b"]);
+}
+
+/// A `Checked` lock built from `INIT` (no construction site) is a class of
+/// its own: two of them nest without a recursive-locking report.
+#[test]
+fn checked_locks_from_init_are_classes_of_their_own() {
+    use kernsync_rwsem::Checked;
+    let a: lock_api::Mutex<Checked<parking_lot::RawMutex>, u8> = lock_api::Mutex::new(0);
+    let b: lock_api::Mutex<Checked<parking_lot::RawMutex>, u8> = lock_api::Mutex::new(0);
+    let ((), reports) = capture(|| {
+        let _a = a.lock();
+        let _b = b.lock();
+    });
+    assert_eq!(kinds(&reports), []);
+    assert_eq!(held_locks().len(), 0);
+}

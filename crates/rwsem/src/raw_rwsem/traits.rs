@@ -8,10 +8,15 @@ use std::time::{Duration, Instant};
 #[cfg(not(loom))]
 use super::RawRwSem;
 
-/// Guard state of a shared acquisition of [`RawRwSem`] (zero-sized, `!Send`:
-/// a read is released by the thread that took it).
+/// Guard state of a shared acquisition of [`RawRwSem`] (`!Send`: a read is
+/// released by the thread that took it). It remembers whether the read was
+/// recursive, so a bump relocks the same way (a plain relock could wait for
+/// a writer that waits for another read this thread holds).
 #[derive(Debug)]
-pub struct SharedGuard(PhantomData<*mut ()>);
+pub struct SharedGuard {
+    recursive: bool,
+    _not_send: PhantomData<*mut ()>,
+}
 
 /// Guard state of the exclusive acquisition of [`RawRwSem`] (zero-sized,
 /// `!Send`).
@@ -23,7 +28,8 @@ pub struct ExclusiveGuard(PhantomData<*mut ()>);
 #[derive(Debug)]
 pub struct UpgradableGuard(PhantomData<*mut ()>);
 
-// SAFETY: the marker holds no data and has no `&self` methods; a shared
+// SAFETY: the markers hold no data but a flag read only through `&mut`,
+// and have no `&self` methods; a shared
 // reference to it gives another thread nothing to act on, so `&guard` (and
 // with it `&RwLockReadGuard`, lock_api derives guard `Sync` from this) may
 // cross threads. Only moving it (`Send`) would matter, and that stays off.
@@ -35,10 +41,22 @@ unsafe impl Sync for UpgradableGuard {}
 
 #[cfg(not(loom))]
 impl SharedGuard {
-    /// The state of a shared acquisition the caller has made.
+    /// The state of a (plain) shared acquisition the caller has made.
     #[inline]
     pub(crate) const fn new() -> SharedGuard {
-        SharedGuard(PhantomData)
+        SharedGuard {
+            recursive: false,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The state of a recursive shared acquisition the caller has made.
+    #[inline]
+    pub(crate) const fn recursive() -> SharedGuard {
+        SharedGuard {
+            recursive: true,
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -58,15 +76,6 @@ impl UpgradableGuard {
     }
 }
 
-/// Builds the guard state for an acquisition the crate has just made
-/// through the inherent API (e.g. a recursive read for
-/// `lock_api::RwLock::make_read_guard_unchecked`).
-#[cfg(not(loom))]
-#[inline]
-pub(crate) fn shared_guard() -> SharedGuard {
-    SharedGuard::new()
-}
-
 #[cfg(not(loom))]
 impl RawRwSem {
     /// [`lock_shared_recursive`](RawRwSem::lock_shared_recursive), returning
@@ -75,14 +84,23 @@ impl RawRwSem {
     #[inline]
     pub fn lock_shared_recursive_guard(&self) -> SharedGuard {
         self.lock_shared_recursive();
-        shared_guard()
+        SharedGuard::recursive()
     }
 
     /// [`try_lock_shared_recursive`](RawRwSem::try_lock_shared_recursive),
     /// returning the guard state on success.
     #[inline]
     pub fn try_lock_shared_recursive_guard(&self) -> Option<SharedGuard> {
-        self.try_lock_shared_recursive().then(shared_guard)
+        self.try_lock_shared_recursive()
+            .then(SharedGuard::recursive)
+    }
+
+    /// [`try_lock_shared_recursive_until`](RawRwSem::try_lock_shared_recursive_until),
+    /// returning the guard state on success.
+    #[inline]
+    pub fn try_lock_shared_recursive_until_guard(&self, deadline: Instant) -> Option<SharedGuard> {
+        self.try_lock_shared_recursive_until(deadline)
+            .then(SharedGuard::recursive)
     }
 }
 
@@ -160,10 +178,16 @@ unsafe impl lock_api::RawRwLockFair for RawRwSem {
     }
 
     #[inline]
-    unsafe fn bump_shared(&self, _guard: &mut SharedGuard) {
-        // SAFETY: the guard state proves a shared acquisition, held again on
-        // return (the stateless guard stays valid).
-        unsafe { RawRwSem::bump_shared(self) }
+    unsafe fn bump_shared(&self, guard: &mut SharedGuard) {
+        // SAFETY: the guard state proves a shared acquisition of the kind it
+        // records, held again (the same way) on return.
+        unsafe {
+            if guard.recursive {
+                RawRwSem::bump_shared_recursive(self)
+            } else {
+                RawRwSem::bump_shared(self)
+            }
+        }
     }
 
     #[inline]
