@@ -120,6 +120,13 @@ impl<T: ?Sized> Mutex<T> {
         self.inner.get_mut()
     }
 
+    /// A raw pointer to the data, without locking: dereferencing it is the
+    /// caller's responsibility (as with parking_lot's `data_ptr`).
+    #[inline]
+    pub fn data_ptr(&self) -> *mut T {
+        self.inner.data_ptr()
+    }
+
     /// Whether the lock is held.
     #[inline]
     pub fn is_locked(&self) -> bool {

@@ -255,6 +255,13 @@ impl<T: ?Sized> RwSem<T> {
         self.inner.get_mut()
     }
 
+    /// A raw pointer to the data, without locking: dereferencing it is the
+    /// caller's responsibility (as with parking_lot's `data_ptr`).
+    #[inline]
+    pub fn data_ptr(&self) -> *mut T {
+        self.inner.data_ptr()
+    }
+
     /// Whether the lock is held (by anyone, in any mode).
     #[inline]
     pub fn is_locked(&self) -> bool {
