@@ -78,10 +78,6 @@ pub struct RawMutexGuard {
     _not_send: PhantomData<*mut ()>,
 }
 
-/// The `lock_api` guard state of [`RawMutex`] (another name for
-/// [`RawMutexGuard`]).
-pub type MutexGuardState = RawMutexGuard;
-
 // SAFETY: a `RawMutexGuard` has no fields and no methods, so a shared
 // reference to it lets another thread do nothing at all; every operation on
 // the acquisition takes the guard state by value or by `&mut`, which a `&`

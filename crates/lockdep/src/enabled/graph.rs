@@ -77,6 +77,13 @@ pub(crate) fn entered() -> bool {
     THREAD.with(|t| t.in_graph.get())
 }
 
+/// [`with`], or `None` if this thread is already inside it: for the report
+/// builders a lock operation reaches, which then stay silent (the lock is
+/// the allocator's, serving the validator's own allocation).
+pub(crate) fn try_with<R>(f: impl FnOnce(&mut Graph) -> R) -> Option<R> {
+    (!entered()).then(|| with(f))
+}
+
 fn lock() -> MutexGuard<'static, Option<Graph>> {
     // Nothing panics while holding it on purpose; if something did, the
     // graph is still structurally sound (every update is one push).
@@ -550,10 +557,7 @@ fn resolve_with(f: impl FnOnce(&mut Graph) -> Result<u32, Bound>) -> u64 {
 
 /// The label of a class (subclass 0 when `subclass` is 0).
 pub(crate) fn class_label(class: u32, subclass: u8) -> String {
-    if entered() {
-        return format!("class#{class}");
-    }
-    with(|g| g.label(class, subclass))
+    try_with(|g| g.label(class, subclass)).unwrap_or_else(|| format!("class#{class}"))
 }
 
 pub(crate) fn set_limits(limits: Limits) -> Result<(), LimitsError> {

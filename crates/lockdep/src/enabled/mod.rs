@@ -415,14 +415,10 @@ impl LockMap {
     }
 }
 
-/// The one out-of-line call of an ordinary blocking acquisition: three
-/// arguments in registers (`id` is the held-stack slot id: class, subclass,
-/// mode and class flags), the thread's state reached directly, the fast path
-/// inlined, and anything else a tail call to the slow path.
-/// The one out-of-line call of an ordinary blocking acquisition: three
-/// arguments in registers (`id` is the held-stack slot id: class, subclass,
-/// mode and class flags), the thread's state reached directly, the fast path
-/// inlined, and anything else a tail call to the slow path.
+/// An ordinary blocking acquisition: three values (`id` is the held-stack
+/// slot id: class, subclass, mode and class flags), the thread's state
+/// reached directly, the fast path inlined into the lock's call site, and
+/// anything else one out-of-line call to the slow path.
 #[inline(always)]
 fn acquire_blocking(instance: usize, id: u64, site: &'static Location<'static>) -> Held {
     match with_thread(|t| t.try_fast(instance, id, 0, site)) {

@@ -415,10 +415,7 @@ fn capacity_report(g: &Graph, t: &ThreadState, what: String) -> Report {
 /// A bound reached while resolving a class.
 pub(crate) fn capacity(described: String) {
     super::thread::THREAD.with(|t| {
-        if t.in_graph.get() {
-            return;
-        }
-        let r = graph::with(|g| {
+        let r = graph::try_with(|g| {
             config::exhausted();
             g.first_report("capacity").then(|| {
                 report(
@@ -430,7 +427,7 @@ pub(crate) fn capacity(described: String) {
                 )
             })
         });
-        if let Some(r) = r {
+        if let Some(r) = r.flatten() {
             emit(r);
         }
     });
@@ -439,10 +436,7 @@ pub(crate) fn capacity(described: String) {
 /// Declared orders that contradict each other, found at class registration.
 pub(crate) fn declared_cycle(cycle: Cycle) {
     super::thread::THREAD.with(|t| {
-        if t.in_graph.get() {
-            return;
-        }
-        if let Some(r) = graph::with(|g| cycle_report(g, t, None, cycle)) {
+        if let Some(r) = graph::try_with(|g| cycle_report(g, t, None, cycle)).flatten() {
             emit(r);
         }
     });
@@ -477,8 +471,8 @@ pub(crate) fn release(
     class: u32,
     site: &'static Location<'static>,
 ) {
-    if class == 0 || t.in_graph.get() {
-        return; // an untracked acquisition, or one inside the validator
+    if class == 0 {
+        return; // an untracked acquisition
     }
     if let Some(i) = t.find(instance, class) {
         let mut e = t.entry(i);
@@ -494,7 +488,7 @@ pub(crate) fn release(
         return;
     }
     let _busy = Busy::enter(t);
-    let r = graph::with(|g| {
+    let r = graph::try_with(|g| {
         g.first_report((ReportKind::BadUnlock, class, site))
             .then(|| {
                 let name = g.label(class, 0);
@@ -507,7 +501,7 @@ pub(crate) fn release(
                 )
             })
     });
-    if let Some(r) = r {
+    if let Some(r) = r.flatten() {
         emit(r);
     }
 }
@@ -520,9 +514,6 @@ pub(crate) fn upgrade(
     class: u32,
     site: &'static Location<'static>,
 ) {
-    if t.in_graph.get() {
-        return;
-    }
     let _busy = Busy::enter(t);
     let Some(i) = t.find(instance, class) else {
         return release(t, instance, class, site);
@@ -537,7 +528,7 @@ pub(crate) fn upgrade(
         how: How::Blocking,
         site,
     };
-    graph::with(|g| {
+    graph::try_with(|g| {
         if t.in_atomic()
             && e.ctx & FLAG_ATOMIC as u8 == 0
             && g.first_report((ReportKind::SleepInAtomic, site))
@@ -573,7 +564,7 @@ pub(crate) fn upgrade(
     const UPGRADE_SALT: u64 = 0x5bd1_e995_0000_0001;
     let key = t.key() ^ UPGRADE_SALT;
     if i + 1 < t.depth() && !graph::chain_cached(key) {
-        graph::with(|g| {
+        graph::try_with(|g| {
             let r = (|| {
                 let to = g.node(class, e.subclass)?;
                 for j in i + 1..t.depth() {
@@ -609,11 +600,8 @@ pub(crate) fn upgrade(
 /// A sleep (a `might_sleep()` point) in an atomic context.
 #[cold]
 pub(crate) fn sleep_in_atomic(t: &ThreadState, _a: Option<&Acq>, site: &'static Location<'static>) {
-    if t.in_graph.get() {
-        return;
-    }
     let _busy = Busy::enter(t);
-    let r = graph::with(|g| {
+    let r = graph::try_with(|g| {
         g.first_report((ReportKind::SleepInAtomic, site)).then(|| {
             report(
                 ReportKind::SleepInAtomic,
@@ -624,7 +612,7 @@ pub(crate) fn sleep_in_atomic(t: &ThreadState, _a: Option<&Acq>, site: &'static 
             )
         })
     });
-    if let Some(r) = r {
+    if let Some(r) = r.flatten() {
         emit(r);
     }
 }
@@ -632,12 +620,9 @@ pub(crate) fn sleep_in_atomic(t: &ThreadState, _a: Option<&Acq>, site: &'static 
 /// An allocation where allocating is forbidden.
 #[cold]
 pub(crate) fn alloc_forbidden(t: &ThreadState, site: Site, in_allocator: bool) {
-    if t.in_graph.get() {
-        return;
-    }
     let _busy = Busy::enter(t);
     let _nu = NoUnwind::enter(t, in_allocator);
-    let r = graph::with(|g| {
+    let r = graph::try_with(|g| {
         let culprit = (0..t.depth())
             .rev()
             .map(|i| t.entry(i))
@@ -679,7 +664,7 @@ pub(crate) fn alloc_forbidden(t: &ThreadState, site: Site, in_allocator: bool) {
             )
         })
     });
-    if let Some(r) = r {
+    if let Some(r) = r.flatten() {
         emit(r);
     }
 }
@@ -714,11 +699,8 @@ pub(crate) fn held_at_exit(t: &ThreadState) {
 /// A failed lock assertion.
 pub(crate) fn assertion(what: String, site: &'static Location<'static>) {
     super::thread::THREAD.with(|t| {
-        if t.in_graph.get() {
-            return;
-        }
         let _busy = Busy::enter(t);
-        let r = graph::with(|g| {
+        let r = graph::try_with(|g| {
             report(
                 ReportKind::AssertionFailed,
                 format!("assertion at {site}: {what}"),
@@ -727,6 +709,8 @@ pub(crate) fn assertion(what: String, site: &'static Location<'static>) {
                 t,
             )
         });
-        emit(r);
+        if let Some(r) = r {
+            emit(r);
+        }
     });
 }

@@ -86,6 +86,12 @@ impl Acq {
         (self.bits >> CLASS_FLAGS_SHIFT) as u32
     }
 
+    /// The class flags that shape the context while it is held.
+    #[inline]
+    pub fn ctx(&self) -> u8 {
+        (self.class_flags() & (FLAG_ATOMIC | FLAG_NO_ALLOC)) as u8
+    }
+
     /// An ordinary blocking acquisition from its slot id (see [`slot_id`]).
     #[inline]
     pub fn blocking(instance: usize, id: u64, site: &'static Location<'static>) -> Acq {
@@ -148,8 +154,8 @@ impl Entry {
 /// the words it must: `id`, `site`, `prev_key` (and the instance, kept apart).
 /// `refs` and `order` are meaningful only under `E_NEST` / `E_ORDERED`.
 struct Slot {
-    /// `class | subclass << 32 | mode << 40 | flags << 48 | ctx << 56`: the
-    /// low 48 bits are exactly what the chain key hashes.
+    /// `class | subclass << 32 | mode << 40 | flags << 48 | ctx << 56`: all
+    /// of it is what the chain key hashes for this entry.
     id: Cell<u64>,
     site: Cell<&'static Location<'static>>,
     prev_key: Cell<u64>,
@@ -402,10 +408,8 @@ impl ThreadState {
         if !matches!(a.how, How::Blocking | How::Alloc) {
             return slow::acquire(self, a);
         }
-        let flags = a.how.flags();
-        let ctx = (a.class_flags() & (FLAG_ATOMIC | FLAG_NO_ALLOC)) as u8;
-        let id = slot_id(a.class(), a.subclass, a.mode, 0, ctx);
-        match self.try_fast(a.instance, id, flags, a.site) {
+        let id = slot_id(a.class(), a.subclass, a.mode, 0, a.ctx());
+        match self.try_fast(a.instance, id, a.how.flags(), a.site) {
             Some(held) => held,
             None => slow::acquire(self, a),
         }
@@ -414,21 +418,20 @@ impl ThreadState {
     /// The chain key with `a` pushed on the held sequence.
     #[inline]
     pub fn key_with(&self, a: &Acq) -> u64 {
-        let ctx = (a.class_flags() & (FLAG_ATOMIC | FLAG_NO_ALLOC)) as u8;
         mix(
             self.key.get(),
             a.class(),
             a.subclass,
             a.mode,
             a.how.flags(),
-            ctx,
+            a.ctx(),
         )
     }
 
     /// Pushes a validated acquisition, arming the thread-exit check.
     pub fn push(&self, a: &Acq, key: u64, flags: u8, order: u64) -> Held {
         let depth = self.depth.get();
-        let ctx = (a.class_flags() & (FLAG_ATOMIC | FLAG_NO_ALLOC)) as u8;
+        let ctx = a.ctx();
         self.held[depth].set(Entry {
             class: a.class(),
             subclass: a.subclass,
