@@ -29,6 +29,29 @@ fn wait_until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// How many threads are queued (really parked, not merely about to park) on
+/// the lock's main queue, whose key is the lock's address. Counted through
+/// `unpark_filter` with a filter that skips every thread, so nobody is woken.
+/// A fair unlock or a bump only hands off to a thread that is in the queue:
+/// one that has set the parked bit but not yet queued retries instead.
+fn queued(lock: &RawRwSem) -> usize {
+    let mut n = 0;
+    // SAFETY: the key is the lock's own address, the key RawRwSem parks its
+    // main queue on; the filter skips every thread, and the callback does
+    // not call into parking_lot_core.
+    unsafe {
+        parking_lot_core::unpark_filter(
+            lock as *const RawRwSem as usize,
+            |_| {
+                n += 1;
+                parking_lot_core::FilterOp::Skip
+            },
+            |_| parking_lot_core::DEFAULT_UNPARK_TOKEN,
+        );
+    }
+    n
+}
+
 /// Who is inside, counted independently of the lock.
 #[derive(Default)]
 struct Inside {
@@ -314,20 +337,27 @@ fn reader_gets_in_under_a_stream_of_two_writers_bounded() {
     // Each writer holds the lock for a while and re-locks at once after
     // unlocking, so the lock is almost never free: a parked reader, woken
     // by an unfair unlock, nearly always finds it taken again. Only the
-    // eventual-fairness handoff lets it in within the bound.
-    const BOUND: usize = 100_000;
+    // eventual-fairness handoff lets it in within the bound. The bound is
+    // generous because a woken reader that the scheduler has not yet run is
+    // not parked, and unlocks meanwhile neither see nor count it; past the
+    // bound a writer stops (releasing the lock, so the test fails instead of
+    // hanging).
+    const BOUND: usize = 1_000_000;
     const HOLD_SPINS: usize = 2_000;
     let lock = Arc::new(RawRwSem::new());
     let done = Arc::new(AtomicBool::new(false));
+    let starved = Arc::new(AtomicBool::new(false));
     let rounds = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..2)
         .map(|_| {
-            let (lock, done, rounds) = (lock.clone(), done.clone(), rounds.clone());
+            let (lock, done, starved, rounds) =
+                (lock.clone(), done.clone(), starved.clone(), rounds.clone());
             thread::spawn(move || {
-                let mut n = 0;
                 lock.lock_exclusive();
-                while !done.load(Ordering::Relaxed) {
-                    assert!(n < BOUND, "reader starved by a stream of writers");
+                for _ in 0..BOUND {
+                    if done.load(Ordering::Relaxed) {
+                        break;
+                    }
                     rounds.fetch_add(1, Ordering::Relaxed);
                     for _ in 0..HOLD_SPINS {
                         std::hint::spin_loop();
@@ -335,7 +365,9 @@ fn reader_gets_in_under_a_stream_of_two_writers_bounded() {
                     // SAFETY: the write taken before the loop or below.
                     unsafe { lock.unlock_exclusive() };
                     lock.lock_exclusive();
-                    n += 1;
+                }
+                if !done.load(Ordering::Relaxed) {
+                    starved.store(true, Ordering::Relaxed);
                 }
                 // SAFETY: the write taken last.
                 unsafe { lock.unlock_exclusive() };
@@ -352,6 +384,10 @@ fn reader_gets_in_under_a_stream_of_two_writers_bounded() {
     for w in writers {
         w.join().unwrap();
     }
+    assert!(
+        !starved.load(Ordering::Relaxed),
+        "reader starved by a stream of writers"
+    );
     assert!(!lock.is_locked());
 }
 
@@ -528,7 +564,7 @@ fn fair_unlock_hands_off_to_the_queued_writer() {
             unsafe { lock.unlock_exclusive() };
         })
     };
-    wait_until("the writer parked", || lock.has_parked_threads());
+    wait_until("the writer queued", || queued(&lock) == 1);
     // SAFETY: the write is held.
     unsafe { lock.unlock_exclusive_fair() };
     // Handed off: the lock never became free, so nobody can barge in.
@@ -555,7 +591,7 @@ fn bump_lets_the_queued_writer_run_first() {
             unsafe { lock.unlock_exclusive() };
         })
     };
-    wait_until("the writer parked", || lock.has_parked_threads());
+    wait_until("the writer queued", || queued(&lock) == 1);
     // SAFETY: the write is held, and again after the bump.
     unsafe { lock.bump_exclusive() };
     assert!(ran.load(Ordering::SeqCst), "bump did not let the waiter in");
