@@ -109,6 +109,10 @@ impl LockMap {
         false
     }
     #[inline(always)]
+    pub fn held_subclass(&self) -> Option<u8> {
+        None
+    }
+    #[inline(always)]
     pub fn assert_held(&self) {}
     #[inline(always)]
     pub fn assert_not_held(&self) {}

@@ -85,11 +85,13 @@ impl Condvar {
     #[track_caller]
     fn around<T: ?Sized, R>(&self, guard: &mut MutexGuard<'_, T>, wait: impl FnOnce() -> R) -> R {
         let map = checked(guard).map();
+        // A mutex taken with `lock_nested` is re-taken in its subclass.
+        let subclass = map.held_subclass().unwrap_or(0);
         map.release_unpaired();
         kernsync_lockdep::might_sleep();
         // Validated before the wait: re-taking the mutex is what may block.
         // The token equals the one the guard keeps, which releases it.
-        let _again = map.acquire(Mode::Write);
+        let _again = map.acquire_nested(Mode::Write, subclass);
         wait()
     }
 

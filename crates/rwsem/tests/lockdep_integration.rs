@@ -207,6 +207,25 @@ fn condvar_wait_releases_and_retakes_at_the_callers_line() {
 }
 
 #[test]
+fn condvar_wait_retakes_a_nested_mutex_in_its_subclass() {
+    let c = class("it_cv_nested");
+    let parent = Mutex::with_class((), c);
+    let child = Mutex::with_class(false, c);
+    let cv = Condvar::new();
+    let ((), reports) = capture(|| {
+        let _p = parent.lock();
+        let mut g = child.lock_nested(1);
+        // Re-taken as subclass 1 under subclass 0: no recursive locking.
+        let r = cv.wait_for(&mut g, Duration::from_millis(1));
+        assert!(r.timed_out());
+        assert_eq!(held_locks().len(), 2);
+        assert_eq!(held_locks()[1].class, "it_cv_nested/1");
+    });
+    assert_eq!(kinds(&reports), []);
+    assert!(held_locks().is_empty());
+}
+
+#[test]
 fn condvar_wait_in_an_atomic_section_is_reported() {
     let m = Mutex::with_class((), class("it_cv_atomic"));
     let cv = Condvar::new();

@@ -386,6 +386,22 @@ impl LockMap {
         self.held_here() == Some(true)
     }
 
+    /// The subclass in which the current thread holds this lock (the
+    /// innermost acquisition if it holds it more than once), or `None` when
+    /// it does not hold it or the validator does not track it. A wait that
+    /// releases and re-takes a lock (a condition variable's) re-acquires in
+    /// this subclass, so a lock taken with `acquire_nested` stays nested.
+    pub fn held_subclass(&self) -> Option<u8> {
+        if !config::validating() {
+            return None;
+        }
+        let bits = self.validated_bits()?;
+        with_thread(|t| {
+            t.find(self.instance(), bits as u32)
+                .map(|i| t.entry(i).subclass)
+        })
+    }
+
     /// Reports unless the current thread holds this lock (nothing is
     /// reported when validation is off or the class is not validated).
     #[track_caller]
