@@ -313,6 +313,6 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwSem<T> {
             Some(guard) => d.field("data", &&*guard),
             None => d.field("data", &format_args!("<locked>")),
         };
-        d.finish_non_exhaustive()
+        d.finish()
     }
 }
