@@ -7,3 +7,7 @@ pub use kernsync_lockdep as lockdep;
 /// The order-checked blocking locks (`RwSem`, `Mutex`, `Condvar`): see
 /// [`kernsync_rwsem`].
 pub use kernsync_rwsem as rwsem;
+
+/// The read-mostly `PercpuRwSem` (Linux's `percpu_rw_semaphore`): see
+/// [`kernsync_percpu`].
+pub use kernsync_percpu as percpu;

@@ -9,27 +9,23 @@
 //! sleep.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic;
+pub use loom::sync::atomic;
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic;
+pub use std::sync::atomic;
 
-pub(crate) use park::{park, unpark_filter, unpark_one, unpark_requeue};
-pub(crate) use park::{
-    FilterOp, ParkResult, ParkToken, RequeueOp, SpinWait, UnparkResult, UnparkToken,
-};
+pub use park::{park, unpark_filter, unpark_one, unpark_requeue};
+pub use park::{FilterOp, ParkResult, ParkToken, RequeueOp, SpinWait, UnparkResult, UnparkToken};
 
 /// parking_lot_core, with its `UnparkResult` (not constructible outside
 /// that crate) converted to ours so the loom twin can build one.
 #[cfg(not(loom))]
 mod park {
-    pub(crate) use parking_lot_core::{
-        FilterOp, ParkResult, ParkToken, RequeueOp, SpinWait, UnparkToken,
-    };
+    pub use parking_lot_core::{FilterOp, ParkResult, ParkToken, RequeueOp, SpinWait, UnparkToken};
     use std::time::Instant;
 
     /// What an unpark operation did (parking_lot_core's, constructible).
     #[derive(Clone, Copy, Default, Debug)]
-    pub(crate) struct UnparkResult {
+    pub struct UnparkResult {
         pub unparked_threads: usize,
         pub requeued_threads: usize,
         pub have_more_threads: bool,
@@ -53,7 +49,7 @@ mod park {
     /// callbacks do not unwind or call into the parking lot (`before_sleep`
     /// may unpark).
     #[inline]
-    pub(crate) unsafe fn park(
+    pub unsafe fn park(
         key: usize,
         validate: impl FnOnce() -> bool,
         before_sleep: impl FnOnce(),
@@ -72,7 +68,7 @@ mod park {
     /// # Safety
     /// As `parking_lot_core::unpark_one`.
     #[inline]
-    pub(crate) unsafe fn unpark_one(
+    pub unsafe fn unpark_one(
         key: usize,
         callback: impl FnOnce(UnparkResult) -> UnparkToken,
     ) -> UnparkResult {
@@ -85,7 +81,7 @@ mod park {
     /// # Safety
     /// As `parking_lot_core::unpark_filter`.
     #[inline]
-    pub(crate) unsafe fn unpark_filter(
+    pub unsafe fn unpark_filter(
         key: usize,
         filter: impl FnMut(ParkToken) -> FilterOp,
         callback: impl FnOnce(UnparkResult) -> UnparkToken,
@@ -99,7 +95,7 @@ mod park {
     /// # Safety
     /// As `parking_lot_core::unpark_requeue`.
     #[inline]
-    pub(crate) unsafe fn unpark_requeue(
+    pub unsafe fn unpark_requeue(
         key_from: usize,
         key_to: usize,
         validate: impl FnOnce() -> RequeueOp,
@@ -123,12 +119,12 @@ mod park {
 #[cfg(loom)]
 mod park {
     use loom::sync::{Arc, Condvar, Mutex};
-    pub(crate) use parking_lot_core::{FilterOp, ParkResult, ParkToken, RequeueOp, UnparkToken};
+    pub use parking_lot_core::{FilterOp, ParkResult, ParkToken, RequeueOp, UnparkToken};
     use std::time::Instant;
 
     /// What an unpark operation did.
     #[derive(Clone, Copy, Default, Debug)]
-    pub(crate) struct UnparkResult {
+    pub struct UnparkResult {
         pub unparked_threads: usize,
         pub requeued_threads: usize,
         pub have_more_threads: bool,
@@ -136,16 +132,16 @@ mod park {
 
     /// No spinning under loom: every spin is a yield the model explores.
     #[derive(Default)]
-    pub(crate) struct SpinWait;
+    pub struct SpinWait;
 
     impl SpinWait {
-        pub(crate) fn new() -> SpinWait {
+        pub fn new() -> SpinWait {
             SpinWait
         }
-        pub(crate) fn spin(&mut self) -> bool {
+        pub fn spin(&mut self) -> bool {
             false
         }
-        pub(crate) fn reset(&mut self) {}
+        pub fn reset(&mut self) {}
     }
 
     /// A parked thread: woken through its own mutex and condvar.
@@ -171,7 +167,7 @@ mod park {
         p.waiter.wake.notify_one();
     }
 
-    pub(crate) unsafe fn park(
+    pub unsafe fn park(
         key: usize,
         validate: impl FnOnce() -> bool,
         before_sleep: impl FnOnce(),
@@ -214,7 +210,7 @@ mod park {
         }
     }
 
-    pub(crate) unsafe fn unpark_one(
+    pub unsafe fn unpark_one(
         key: usize,
         callback: impl FnOnce(UnparkResult) -> UnparkToken,
     ) -> UnparkResult {
@@ -232,7 +228,7 @@ mod park {
         result
     }
 
-    pub(crate) unsafe fn unpark_filter(
+    pub unsafe fn unpark_filter(
         key: usize,
         mut filter: impl FnMut(ParkToken) -> FilterOp,
         callback: impl FnOnce(UnparkResult) -> UnparkToken,
@@ -263,7 +259,7 @@ mod park {
         result
     }
 
-    pub(crate) unsafe fn unpark_requeue(
+    pub unsafe fn unpark_requeue(
         key_from: usize,
         key_to: usize,
         validate: impl FnOnce() -> RequeueOp,

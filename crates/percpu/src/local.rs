@@ -1,0 +1,98 @@
+//! The calling thread's slots: which slot it reads each lock through.
+//!
+//! `HOT` caches the last lock read and its slot, so the read fast path is one
+//! thread-local load and a compare. `TABLE` holds every slot the thread
+//! owns; its destructor gives them back when the thread exits. Locks are
+//! named by a process-unique id, not their address: a lock dropped and
+//! another built at the same address must not find the old one's slot.
+
+use core::cell::{Cell, RefCell};
+
+use crate::slot::Slot;
+
+/// No lock has this id, so the initial `HOT` never matches.
+const NO_LOCK: u64 = u64::MAX;
+
+/// The last lock this thread read, and its slot there.
+#[derive(Clone, Copy)]
+pub(crate) struct Hot {
+    pub(crate) id: u64,
+    pub(crate) slot: *const Slot,
+}
+
+thread_local! {
+    /// No destructor, so reading it is a plain thread-local load.
+    static HOT: Cell<Hot> = const {
+        Cell::new(Hot { id: NO_LOCK, slot: core::ptr::null() })
+    };
+    static TABLE: RefCell<Table> = const { RefCell::new(Table { owned: Vec::new() }) };
+}
+
+/// The cached (lock, slot) pair of the calling thread.
+#[inline(always)]
+pub(crate) fn hot() -> Hot {
+    HOT.with(Cell::get)
+}
+
+/// Every slot the thread owns, by lock id.
+struct Table {
+    owned: Vec<(u64, *const Slot)>,
+}
+
+impl Drop for Table {
+    /// Thread exit: slots with nothing held are given back; one still
+    /// counting a read (a leaked guard) stays counted, so writers keep
+    /// waiting for the read its guard's `&T` may still be in. The validator
+    /// reports that leak at thread exit, naming the site of the read.
+    fn drop(&mut self) {
+        // A read later in this thread's teardown must not use a slot given
+        // back here: it finds no table and takes a transient slot instead.
+        HOT.with(|h| {
+            h.set(Hot {
+                id: NO_LOCK,
+                slot: core::ptr::null(),
+            })
+        });
+        for &(_, slot) in &self.owned {
+            // SAFETY: ours, owned, and not used again.
+            unsafe { Slot::give_back(slot) };
+        }
+    }
+}
+
+/// The calling thread's slot for lock `id`, claimed through `claim` on the
+/// thread's first read of that lock, and made the `HOT` one. `None` when the
+/// thread's table is already destroyed (a read during thread teardown): the
+/// caller takes a transient slot.
+#[cold]
+pub(crate) fn slot_for(id: u64, claim: impl FnOnce() -> *const Slot) -> Option<*const Slot> {
+    TABLE
+        .try_with(|t| {
+            let mut t = t.borrow_mut();
+            let slot = match t.owned.iter().find(|e| e.0 == id) {
+                Some(&(_, slot)) => slot,
+                None => {
+                    // Slots whose lock was dropped are ours to free.
+                    t.owned.retain(|&(_, s)| {
+                        // SAFETY: owned slots live until we release them.
+                        let gone = unsafe { (*s).lock_gone() };
+                        if gone {
+                            // SAFETY: ours; the lock has left it to us.
+                            unsafe { Slot::release(s) };
+                        }
+                        !gone
+                    });
+                    // The lock's own one-time allocations (the slot, the
+                    // table's growth), not the user's: not checked.
+                    kernsync_lockdep::lock_internals(|| {
+                        let slot = claim();
+                        t.owned.push((id, slot));
+                        slot
+                    })
+                }
+            };
+            HOT.with(|h| h.set(Hot { id, slot }));
+            slot
+        })
+        .ok()
+}

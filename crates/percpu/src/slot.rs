@@ -1,0 +1,216 @@
+//! Reader slots: one padded cache line per (lock, live reader thread).
+//!
+//! A lock keeps its slots in a push-only list. A thread claims a slot on its
+//! first read of the lock (reusing a free one or allocating), keeps it in its
+//! thread-local table, and gives it back when it exits; a slot whose thread
+//! exited with a read still held (a leaked guard) stays counted, so writers
+//! keep waiting for it. The list, and so the memory, grows with the number of
+//! reader threads alive at once, never with the number that ever lived.
+//!
+//! A slot outlives its lock when its thread still has it in its table: the
+//! lock's drop marks it [`GONE`] and the thread frees it (on exit or when it
+//! next prunes its table). Exactly one of the two frees each slot.
+
+use kernsync_rwsem::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+// The slot's `state` word.
+/// Free: no thread has this slot; the next new reader thread may claim it.
+pub(crate) const FREE: usize = 0;
+/// A live thread has this slot in its table (or holds a transient read).
+pub(crate) const OWNED: usize = 1;
+/// Its thread exited while holding a read (a leaked guard): the count stays,
+/// and the slot is claimed again only once the count is back to zero.
+pub(crate) const ABANDONED: usize = 2;
+/// Set on an `OWNED` slot by the lock's drop: the owner frees it.
+pub(crate) const GONE: usize = 4;
+
+/// One thread's read count on one lock, alone in its 128-byte line (two
+/// 64-byte lines: adjacent-line prefetchers pair them).
+#[repr(align(128))]
+pub(crate) struct Slot {
+    /// Read acquisitions its thread holds. Written by that thread alone, with
+    /// plain load/store (no read-modify-write), except by a writer granting
+    /// a read to the thread while it is parked (and so not writing).
+    pub(crate) count: AtomicUsize,
+    /// `FREE`, `OWNED` or `ABANDONED`, plus `GONE`.
+    state: AtomicUsize,
+    /// The next slot of the lock's list: set before the slot is published
+    /// and never changed after.
+    next: AtomicPtr<Slot>,
+}
+
+impl Slot {
+    /// Gives back a slot its thread no longer needs: free for the next
+    /// reader thread, or, when the lock is gone, freed.
+    ///
+    /// # Safety
+    /// `slot` is an `OWNED` slot of the caller's, with a count of zero, and
+    /// the caller does not use it afterwards.
+    pub(crate) unsafe fn release(slot: *const Slot) {
+        // SAFETY: an owned slot is alive until its owner releases it.
+        let s = unsafe { &*slot };
+        // Release: the thread's last count store is ordered before the slot
+        // can be claimed again (pairs with the Acquire of `claim`).
+        if s.state
+            .compare_exchange(OWNED, FREE, Ordering::Release, Ordering::Acquire)
+            .is_err()
+        {
+            // `GONE`: the lock was dropped and left this slot to us.
+            // SAFETY: allocated by `SlotList::claim` as a Box; the lock no
+            // longer reaches it and we were its last user.
+            drop(unsafe { Box::from_raw(slot as *mut Slot) });
+        }
+    }
+
+    /// Marks a slot whose thread is exiting with `count` reads still held:
+    /// it stays counted (writers wait for it), or is freed if its lock is
+    /// gone.
+    ///
+    /// # Safety
+    /// As for [`Slot::release`], except for the count.
+    pub(crate) unsafe fn abandon(slot: *const Slot) {
+        // SAFETY: an owned slot is alive until its owner releases it.
+        let s = unsafe { &*slot };
+        if s.state
+            .compare_exchange(OWNED, ABANDONED, Ordering::Release, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: as in `release`: the lock is gone and left it to us.
+            drop(unsafe { Box::from_raw(slot as *mut Slot) });
+        }
+    }
+
+    /// Gives back the slot of a thread that is exiting: released if it
+    /// holds no read, abandoned (still counted) if it does.
+    ///
+    /// # Safety
+    /// As for [`Slot::release`], except for the count.
+    pub(crate) unsafe fn give_back(slot: *const Slot) {
+        // SAFETY: an owned slot is alive until its owner gives it back; the
+        // count is the thread's own, so this load sees its last store.
+        let held = unsafe { (*slot).count.load(Ordering::Relaxed) };
+        // SAFETY: the caller's ownership, passed on.
+        unsafe {
+            if held == 0 {
+                Slot::release(slot)
+            } else {
+                Slot::abandon(slot)
+            }
+        }
+    }
+
+    /// Whether the slot's lock has been dropped (so the owner may free it).
+    pub(crate) fn lock_gone(&self) -> bool {
+        self.state.load(Ordering::Acquire) & GONE != 0
+    }
+}
+
+/// A lock's slots: a push-only list, freed with the lock.
+pub(crate) struct SlotList {
+    head: AtomicPtr<Slot>,
+}
+
+impl SlotList {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> SlotList {
+        SlotList {
+            head: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> SlotList {
+        SlotList {
+            head: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Every slot, newest first.
+    fn iter(&self) -> impl Iterator<Item = &Slot> {
+        // Acquire: a slot's fields (and `next`) are initialised before the
+        // CAS (Release) that published it.
+        let mut p = self.head.load(Ordering::Acquire);
+        core::iter::from_fn(move || {
+            // SAFETY: published slots live until the list is dropped (an
+            // `OWNED` slot may live longer), and `&self` keeps it alive.
+            let s = unsafe { p.as_ref()? };
+            p = s.next.load(Ordering::Relaxed);
+            Some(s)
+        })
+    }
+
+    /// A slot for the calling thread: a free one reused, or a new one.
+    /// May allocate (once per thread and lock, or while a thread that held
+    /// a slot is still alive).
+    pub(crate) fn claim(&self) -> *const Slot {
+        for s in self.iter() {
+            let state = s.state.load(Ordering::Relaxed);
+            let reusable = state == FREE
+                // An abandoned slot whose leaked read was dropped after all
+                // (a guard kept in another thread-local, released later in
+                // that thread's teardown): its thread wrote its last count.
+                || (state == ABANDONED && s.count.load(Ordering::Acquire) == 0);
+            // Acquire: pairs with the Release of `release`/`abandon`.
+            if reusable
+                && s.state
+                    .compare_exchange(state, OWNED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return s;
+            }
+        }
+        let slot = Box::into_raw(Box::new(Slot {
+            count: AtomicUsize::new(0),
+            state: AtomicUsize::new(OWNED),
+            next: AtomicPtr::new(core::ptr::null_mut()),
+        }));
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: not yet published: ours alone.
+            unsafe { (*slot).next.store(head, Ordering::Relaxed) };
+            // Release: publishes the initialised slot (pairs with `iter`).
+            match self
+                .head
+                .compare_exchange_weak(head, slot, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return slot,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// The read acquisitions held on the lock, summed over the slots. Each
+    /// load is Acquire: it pairs with the Release of a reader's decrement,
+    /// so the read-side critical sections counted out happen before the
+    /// caller's next access.
+    pub(crate) fn readers(&self) -> usize {
+        self.iter().map(|s| s.count.load(Ordering::Acquire)).sum()
+    }
+
+    /// How many slots the lock has (in use or free).
+    pub(crate) fn len(&self) -> usize {
+        self.iter().count()
+    }
+}
+
+impl Drop for SlotList {
+    fn drop(&mut self) {
+        let mut p = self.head.load(Ordering::Acquire);
+        while !p.is_null() {
+            // SAFETY: published and not yet freed: `GONE` is set below only.
+            let next = unsafe { (*p).next.load(Ordering::Relaxed) };
+            // AcqRel: against an owner's concurrent `release`/`abandon`
+            // (a thread exiting while the lock drops): exactly one of the two
+            // sees the other's mark and frees the slot.
+            // SAFETY: as above.
+            let prev = unsafe { (*p).state.fetch_or(GONE, Ordering::AcqRel) };
+            if prev != OWNED {
+                // Free or abandoned: no thread will touch it again (a guard
+                // of this lock cannot be alive while the lock drops).
+                // SAFETY: allocated by `claim` as a Box, unreachable now.
+                drop(unsafe { Box::from_raw(p) });
+            }
+            p = next;
+        }
+    }
+}
