@@ -8,6 +8,8 @@ mod local;
 mod percpu;
 mod raw;
 mod slot;
+#[cfg(not(loom))]
+mod srcu;
 
 pub use barrier::{barrier, Barrier};
 #[cfg(not(loom))]
@@ -18,3 +20,5 @@ pub use percpu::{
 #[cfg(loom)]
 pub use raw::Reader;
 pub use raw::{RawPercpuRwSem, ReadToken, WriteToken};
+#[cfg(not(loom))]
+pub use srcu::{Srcu, SrcuReadGuard};

@@ -7,8 +7,9 @@
 //! another built at the same address must not find the old one's slot.
 
 use core::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::slot::Slot;
+use crate::slot::{Slot, SlotList};
 
 /// No lock has this id, so the initial `HOT` never matches.
 const NO_LOCK: u64 = u64::MAX;
@@ -28,10 +29,60 @@ thread_local! {
     static TABLE: RefCell<Table> = const { RefCell::new(Table { owned: Vec::new() }) };
 }
 
-/// The cached (lock, slot) pair of the calling thread.
+/// The calling thread's slot for the lock whose id is in `id`, if it is
+/// the one cached in `HOT`: one thread-local load and a compare.
 #[inline(always)]
-pub(crate) fn hot() -> Hot {
-    HOT.with(Cell::get)
+pub(crate) fn cached(id: &AtomicU64) -> Option<*const Slot> {
+    let hot = HOT.with(Cell::get);
+    // An unassigned id (0) never matches: `HOT` only holds assigned ids.
+    (hot.id == id.load(Relaxed)).then_some(hot.slot)
+}
+
+/// The lock's id, given on first use (ids are never reused, so a lock built
+/// where a dropped one was is not mistaken for it).
+pub(crate) fn lazy_id(id: &AtomicU64) -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let current = id.load(Relaxed);
+    if current != 0 {
+        return current;
+    }
+    let mine = NEXT.fetch_add(1, Relaxed);
+    match id.compare_exchange(0, mine, Relaxed, Relaxed) {
+        Ok(_) => mine,
+        Err(theirs) => theirs,
+    }
+}
+
+/// The calling thread's slot in `slots` (the lock whose id is in `id`):
+/// found in its table or claimed, and made the cached one. During thread
+/// teardown, after the table is gone, a slot claimed for one acquisition
+/// alone (`true`: the caller gives it back when done).
+#[cold]
+pub(crate) fn claimed(id: &AtomicU64, slots: &SlotList) -> (*const Slot, bool) {
+    match slot_for(lazy_id(id), || slots.claim()) {
+        Some(slot) => (slot, false),
+        None => (kernsync_lockdep::lock_internals(|| slots.claim()), true),
+    }
+}
+
+/// The count in the calling thread's slot for the lock whose id is in `id`
+/// (0 if it has none; nothing is claimed).
+pub(crate) fn my_count(id: &AtomicU64) -> usize {
+    let id = id.load(Relaxed);
+    if id == 0 {
+        return 0;
+    }
+    TABLE
+        .try_with(|t| {
+            let t = t.borrow();
+            let &(_, slot) = t.owned.iter().find(|e| e.0 == id)?;
+            // SAFETY: an owned slot lives until the thread gives it back at
+            // exit; its count is written by this thread alone.
+            Some(unsafe { (*slot).count.load(Relaxed) })
+        })
+        .ok()
+        .flatten()
+        .unwrap_or(0)
 }
 
 /// Every slot the thread owns, by lock id.
@@ -65,7 +116,7 @@ impl Drop for Table {
 /// thread's table is already destroyed (a read during thread teardown): the
 /// caller takes a transient slot.
 #[cold]
-pub(crate) fn slot_for(id: u64, claim: impl FnOnce() -> *const Slot) -> Option<*const Slot> {
+fn slot_for(id: u64, claim: impl FnOnce() -> *const Slot) -> Option<*const Slot> {
     TABLE
         .try_with(|t| {
             let mut t = t.borrow_mut();

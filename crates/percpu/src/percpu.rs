@@ -201,6 +201,14 @@ impl<T: ?Sized> PercpuRwSem<T> {
         self.raw().raw().readers()
     }
 
+    /// Whether the calling thread holds a read of this lock (from its own
+    /// slot: exact whether or not the validator is compiled in). A writer
+    /// that would wait for itself can check this first.
+    #[inline]
+    pub fn is_read_held_by_current_thread(&self) -> bool {
+        self.raw().raw().is_read_held_by_current_thread()
+    }
+
     /// Reports unless the current thread holds this lock (`lockdep_assert_held`).
     #[inline]
     #[track_caller]

@@ -247,11 +247,9 @@ impl RawPercpuRwSem {
     #[cfg(not(loom))]
     #[inline(always)]
     fn my_slot(&self) -> ReadToken {
-        let hot = crate::local::hot();
-        if hot.id == self.read.0.id.load(std::sync::atomic::Ordering::Relaxed) {
-            ReadToken::new(hot.slot)
-        } else {
-            self.my_slot_slow()
+        match crate::local::cached(&self.read.0.id) {
+            Some(slot) => ReadToken::new(slot),
+            None => self.my_slot_slow(),
         }
     }
 
@@ -269,33 +267,18 @@ impl RawPercpuRwSem {
                 mode.fetch_or(FORCED_SLOW, Ordering::Relaxed);
             }
         }
-        let id = self.id();
-        match crate::local::slot_for(id, || self.read.0.slots.claim()) {
-            Some(slot) => ReadToken::new(slot),
-            None => {
-                let slot = kernsync_lockdep::lock_internals(|| self.read.0.slots.claim());
-                ReadToken {
-                    bits: slot as usize | TRANSIENT,
-                    _not_send: PhantomData,
-                }
-            }
+        let (slot, transient) = crate::local::claimed(&self.read.0.id, &self.read.0.slots);
+        ReadToken {
+            bits: slot as usize | if transient { TRANSIENT } else { 0 },
+            _not_send: PhantomData,
         }
     }
 
-    /// The lock's id, given on first use.
+    /// Whether the calling thread holds a read of this lock (a lookup in its
+    /// slot table; nothing is claimed).
     #[cfg(not(loom))]
-    fn id(&self) -> u64 {
-        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = self.read.0.id.load(Relaxed);
-        if id != 0 {
-            return id;
-        }
-        let mine = NEXT.fetch_add(1, Relaxed);
-        match self.read.0.id.compare_exchange(0, mine, Relaxed, Relaxed) {
-            Ok(_) => mine,
-            Err(theirs) => theirs,
-        }
+    pub fn is_read_held_by_current_thread(&self) -> bool {
+        crate::local::my_count(&self.read.0.id) != 0
     }
 
     /// Counts a read in through `token`'s slot: the whole fast path when no

@@ -34,6 +34,9 @@ pub(crate) struct Slot {
     pub(crate) count: AtomicUsize,
     /// `FREE`, `OWNED` or `ABANDONED`, plus `GONE`.
     state: AtomicUsize,
+    /// The bits of `count` that count acquisitions held (the rest, if any,
+    /// is the owner's own bookkeeping, as `Srcu`'s section sequence).
+    held_mask: usize,
     /// The next slot of the lock's list: set before the slot is published
     /// and never changed after.
     next: AtomicPtr<Slot>,
@@ -88,7 +91,7 @@ impl Slot {
     pub(crate) unsafe fn give_back(slot: *const Slot) {
         // SAFETY: an owned slot is alive until its owner gives it back; the
         // count is the thread's own, so this load sees its last store.
-        let held = unsafe { (*slot).count.load(Ordering::Relaxed) };
+        let held = unsafe { (*slot).count.load(Ordering::Relaxed) & (*slot).held_mask };
         // SAFETY: the caller's ownership, passed on.
         unsafe {
             if held == 0 {
@@ -108,13 +111,23 @@ impl Slot {
 /// A lock's slots: a push-only list, freed with the lock.
 pub(crate) struct SlotList {
     head: AtomicPtr<Slot>,
+    /// The slots' `held_mask`.
+    held_mask: usize,
 }
 
 impl SlotList {
+    /// Slots whose whole count counts held acquisitions.
     #[cfg(not(loom))]
     pub(crate) const fn new() -> SlotList {
+        SlotList::with_held_mask(usize::MAX)
+    }
+
+    /// Slots whose count's `held_mask` bits count held acquisitions.
+    #[cfg(not(loom))]
+    pub(crate) const fn with_held_mask(held_mask: usize) -> SlotList {
         SlotList {
             head: AtomicPtr::new(core::ptr::null_mut()),
+            held_mask,
         }
     }
 
@@ -122,11 +135,12 @@ impl SlotList {
     pub(crate) fn new() -> SlotList {
         SlotList {
             head: AtomicPtr::new(core::ptr::null_mut()),
+            held_mask: usize::MAX,
         }
     }
 
     /// Every slot, newest first.
-    fn iter(&self) -> impl Iterator<Item = &Slot> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> {
         // Acquire: a slot's fields (and `next`) are initialised before the
         // CAS (Release) that published it.
         let mut p = self.head.load(Ordering::Acquire);
@@ -149,7 +163,7 @@ impl SlotList {
                 // An abandoned slot whose leaked read was dropped after all
                 // (a guard kept in another thread-local, released later in
                 // that thread's teardown): its thread wrote its last count.
-                || (state == ABANDONED && s.count.load(Ordering::Acquire) == 0);
+                || (state == ABANDONED && s.count.load(Ordering::Acquire) & s.held_mask == 0);
             // Acquire: pairs with the Release of `release`/`abandon`.
             if reusable
                 && s.state
@@ -162,6 +176,7 @@ impl SlotList {
         let slot = Box::into_raw(Box::new(Slot {
             count: AtomicUsize::new(0),
             state: AtomicUsize::new(OWNED),
+            held_mask: self.held_mask,
             next: AtomicPtr::new(core::ptr::null_mut()),
         }));
         let mut head = self.head.load(Ordering::Relaxed);
