@@ -11,3 +11,7 @@ pub use kernsync_rwsem as rwsem;
 /// The read-mostly `PercpuRwSem` (Linux's `percpu_rw_semaphore`): see
 /// [`kernsync_percpu`].
 pub use kernsync_percpu as percpu;
+
+/// Notifier chains with an allocating `prepare` and a non-allocating
+/// `register`: see [`kernsync_notifier`].
+pub use kernsync_notifier as notifier;

@@ -1,0 +1,207 @@
+//! `AtomicNotifierChain`: callbacks that run in an atomic section, walked
+//! RCU-style inside an `Srcu` read section that never blocks.
+
+use core::fmt;
+use core::ptr::NonNull;
+
+use kernsync_percpu::Srcu;
+use kernsync_rwsem::Mutex;
+
+use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
+
+/// A chain of callbacks that must not sleep (Linux's atomic notifier
+/// chain), callable from atomic sections: a call never blocks, not even
+/// behind a writer.
+///
+/// - RCU-style: a call walks the list inside an [`Srcu`] read section (one
+///   store to the thread's own slot); `register` publishes a node with one
+///   atomic store, so a call sees the chain before or after it; unregistering
+///   unlinks the node and waits for the calls in flight (`synchronize`)
+///   before freeing it, so a call that was on it finishes safely.
+/// - The callbacks run inside the validator's `atomic_section`: a sleeping
+///   lock or `might_sleep()` in one is reported.
+/// - Writers (`register`, `unregister`) serialise on a mutex and may sleep.
+///   Unregistering from inside a call of the same chain cannot wait for the
+///   calls in flight (its own is one): the callback is marked dead (not
+///   called again once the calls now running end), and unlinked and freed by
+///   the chain's next `unregister` made outside a call (or its drop).
+///
+/// ```
+/// use kernsync_notifier::{AtomicNotifierChain, Verdict};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// static PANIC_NOTIFIERS: AtomicNotifierChain<u32> = AtomicNotifierChain::new();
+/// static SEEN: AtomicU32 = AtomicU32::new(0);
+/// let reg = PANIC_NOTIFIERS.subscribe(|code: &u32| {
+///     SEEN.store(*code, Ordering::Relaxed); // no sleeping in here
+///     Verdict::Continue
+/// }, 0);
+/// PANIC_NOTIFIERS.call(&7);
+/// assert_eq!(SEEN.load(Ordering::Relaxed), 7);
+/// drop(reg);
+/// ```
+pub struct AtomicNotifierChain<E: ?Sized + 'static> {
+    calls: Srcu,
+    writers: Mutex<()>,
+    list: List<E>,
+}
+
+/// A callback registered on an [`AtomicNotifierChain`]; unregistered when
+/// dropped.
+#[must_use = "dropping a registration unregisters the callback"]
+pub struct AtomicRegistration<'a, E: ?Sized + 'static> {
+    chain: &'a AtomicNotifierChain<E>,
+    node: NonNull<Node<E>>,
+}
+
+// SAFETY: as for `Registration`: a handle on a node of a `Sync` chain.
+unsafe impl<E: ?Sized + 'static> Send for AtomicRegistration<'_, E> {}
+// SAFETY: `&AtomicRegistration` gives access to nothing.
+unsafe impl<E: ?Sized + 'static> Sync for AtomicRegistration<'_, E> {}
+
+impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
+    /// An empty chain whose classes (the calls' `Srcu`, the writers' mutex)
+    /// are the caller's line.
+    #[track_caller]
+    pub const fn new() -> AtomicNotifierChain<E> {
+        AtomicNotifierChain {
+            calls: Srcu::new(),
+            writers: Mutex::new(()),
+            list: List::new(),
+        }
+    }
+
+    /// Allocates a node for `callback` at `priority` (higher first). Takes
+    /// no lock. The same as [`Prepared::new`].
+    pub fn prepare(
+        &self,
+        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
+        priority: i32,
+    ) -> Prepared<E> {
+        Prepared::new(callback, priority)
+    }
+
+    /// Publishes a prepared callback, allocating nothing (inside the
+    /// validator's `no_alloc`). Calls in flight see the chain before or
+    /// after it. Takes the writers' mutex, so not from an atomic section.
+    #[track_caller]
+    pub fn register(&self, prepared: Prepared<E>) -> AtomicRegistration<'_, E> {
+        let node = Box::into_raw(prepared.node);
+        {
+            let _w = self.writers.lock();
+            // SAFETY: a fresh node from `Box::into_raw`, in no list; the
+            // writers' mutex makes us the only writer.
+            kernsync_lockdep::no_alloc(|| unsafe { self.list.insert(node) });
+        }
+        AtomicRegistration {
+            chain: self,
+            // SAFETY: from `Box::into_raw`, never null.
+            node: unsafe { NonNull::new_unchecked(node) },
+        }
+    }
+
+    /// [`prepare`](AtomicNotifierChain::prepare) and
+    /// [`register`](AtomicNotifierChain::register) at once.
+    #[track_caller]
+    pub fn subscribe(
+        &self,
+        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
+        priority: i32,
+    ) -> AtomicRegistration<'_, E> {
+        self.register(Prepared::new(callback, priority))
+    }
+
+    /// Calls the callbacks in priority order until one stops or fails,
+    /// inside an atomic section. Never blocks; takes no lock and allocates
+    /// nothing (after the thread's first call, which makes its slot).
+    #[inline]
+    #[track_caller]
+    pub fn call(&self, event: &E) -> Outcome {
+        let _s = self.calls.read();
+        kernsync_lockdep::atomic_section(|| self.list.walk(event, |_| {}))
+    }
+
+    /// [`call`](AtomicNotifierChain::call), rolling back in reverse order on
+    /// a failure, from the nodes this call saw (see
+    /// [`NotifierChain::call_robust`](crate::NotifierChain::call_robust)).
+    #[track_caller]
+    pub fn call_robust(&self, event: &E, rollback: &E) -> Outcome {
+        let _s = self.calls.read();
+        kernsync_lockdep::atomic_section(|| self.list.walk_robust(event, rollback))
+    }
+
+    /// How many callbacks are registered (not counting ones unregistered
+    /// from inside a call and not yet unlinked).
+    pub fn len(&self) -> usize {
+        let _s = self.calls.read();
+        self.list.len()
+    }
+
+    /// Whether no callback is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn unregister_node(&self, node: *mut Node<E>) {
+        if self.calls.in_read_section() {
+            // Inside a call of this chain: cannot wait for it.
+            self.list.defer_removal(node);
+            return;
+        }
+        let dead = {
+            let _w = self.writers.lock();
+            self.list.unlink(node);
+            self.list.unlink_dead()
+        };
+        // Every call that could be on the unlinked nodes ends before this
+        // returns; later calls cannot reach them.
+        self.calls.synchronize();
+        // SAFETY: unlinked, and no call can be on them any more.
+        unsafe {
+            free_node(node);
+            free_chain(dead);
+        }
+    }
+}
+
+impl<E: ?Sized + 'static> Default for AtomicNotifierChain<E> {
+    #[track_caller]
+    fn default() -> AtomicNotifierChain<E> {
+        AtomicNotifierChain::new()
+    }
+}
+
+impl<E: ?Sized + 'static> Drop for AtomicNotifierChain<E> {
+    fn drop(&mut self) {
+        self.list.free_all();
+    }
+}
+
+impl<E: ?Sized + 'static> fmt::Debug for AtomicNotifierChain<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AtomicNotifierChain")
+            .field("callbacks", &self.len())
+            .finish()
+    }
+}
+
+impl<E: ?Sized + 'static> AtomicRegistration<'_, E> {
+    /// Removes the callback; returns once no call can still run it. From
+    /// inside a call of the same chain, it only guarantees the callback is
+    /// not called again once the calls now running end.
+    pub fn unregister(self) {
+        // Drop does it.
+    }
+}
+
+impl<E: ?Sized + 'static> Drop for AtomicRegistration<'_, E> {
+    fn drop(&mut self) {
+        self.chain.unregister_node(self.node.as_ptr());
+    }
+}
+
+impl<E: ?Sized + 'static> fmt::Debug for AtomicRegistration<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AtomicRegistration").finish_non_exhaustive()
+    }
+}
