@@ -89,9 +89,15 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
         let node = Box::into_raw(prepared.node);
         {
             let _w = self.writers.lock();
-            // SAFETY: a fresh node from `Box::into_raw`, in no list; the
-            // writers' mutex makes us the only writer.
-            kernsync_lockdep::no_alloc(|| unsafe { self.list.insert(node) });
+            kernsync_lockdep::no_alloc(|| {
+                // The mutation CI builds to prove the scope works: linking that
+                // allocates must be reported (tests/register_under_checked_alloc.rs).
+                #[cfg(kernsync_mutant_alloc_in_register)]
+                drop(std::hint::black_box(Box::new(0u8)));
+                // SAFETY: a fresh node from `Box::into_raw`, in no list; the
+                // writers' mutex makes us the only writer.
+                unsafe { self.list.insert(node) }
+            });
         }
         AtomicRegistration {
             chain: self,

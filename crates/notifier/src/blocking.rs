@@ -104,8 +104,14 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
         let dead = {
             let _w = self.lock.write();
             let dead = self.list.unlink_dead();
-            // SAFETY: a fresh node from `Box::into_raw`, in no list.
-            kernsync_lockdep::no_alloc(|| unsafe { self.list.insert(node) });
+            kernsync_lockdep::no_alloc(|| {
+                // The mutation CI builds to prove the scope works: linking that
+                // allocates must be reported (tests/register_under_checked_alloc.rs).
+                #[cfg(kernsync_mutant_alloc_in_register)]
+                drop(std::hint::black_box(Box::new(0u8)));
+                // SAFETY: a fresh node from `Box::into_raw`, in no list.
+                unsafe { self.list.insert(node) }
+            });
             dead
         };
         // SAFETY: unlinked under the write side, which excluded every call.
