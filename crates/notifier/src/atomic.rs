@@ -5,7 +5,10 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use kernsync_percpu::Srcu;
+#[cfg(not(loom))]
 use kernsync_rwsem::Mutex;
+#[cfg(loom)]
+use loom_writers::Mutex;
 
 use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
 
@@ -62,8 +65,20 @@ unsafe impl<E: ?Sized + 'static> Sync for AtomicRegistration<'_, E> {}
 impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
     /// An empty chain whose classes (the calls' `Srcu`, the writers' mutex)
     /// are the caller's line.
+    #[cfg(not(loom))]
     #[track_caller]
     pub const fn new() -> AtomicNotifierChain<E> {
+        AtomicNotifierChain {
+            calls: Srcu::new(),
+            writers: Mutex::new(()),
+            list: List::new(),
+        }
+    }
+
+    /// An empty chain (not `const` under loom: loom's atomics are not).
+    #[cfg(loom)]
+    #[track_caller]
+    pub fn new() -> AtomicNotifierChain<E> {
         AtomicNotifierChain {
             calls: Srcu::new(),
             writers: Mutex::new(()),
@@ -209,5 +224,44 @@ impl<E: ?Sized + 'static> Drop for AtomicRegistration<'_, E> {
 impl<E: ?Sized + 'static> fmt::Debug for AtomicRegistration<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AtomicRegistration").finish_non_exhaustive()
+    }
+}
+
+/// The writers' mutex under loom: kernsync-rwsem's typed `Mutex` is not
+/// built there, so its raw mutex (the same state machine, on the modelled
+/// parking lot) with the one method the chain uses.
+#[cfg(loom)]
+mod loom_writers {
+    use kernsync_rwsem::RawMutex;
+
+    /// `kernsync_rwsem::Mutex<T>`, reduced to `new` and `lock`.
+    pub(super) struct Mutex<T> {
+        raw: RawMutex,
+        _value: T,
+    }
+
+    /// Unlocks on drop.
+    pub(super) struct MutexGuard<'a>(&'a RawMutex);
+
+    impl<T> Mutex<T> {
+        pub(super) fn new(value: T) -> Mutex<T> {
+            Mutex {
+                raw: RawMutex::new(),
+                _value: value,
+            }
+        }
+
+        pub(super) fn lock(&self) -> MutexGuard<'_> {
+            self.raw.lock();
+            MutexGuard(&self.raw)
+        }
+    }
+
+    impl Drop for MutexGuard<'_> {
+        fn drop(&mut self) {
+            // SAFETY: a guard exists only for a lock taken by `lock` on this
+            // thread and not yet released.
+            unsafe { self.0.unlock() };
+        }
     }
 }

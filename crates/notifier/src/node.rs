@@ -8,7 +8,9 @@
 
 use core::fmt;
 use core::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+// The shim's atomics: std's in a build (the same types as before), loom's
+// under `--cfg loom`, so the models see every link.
+use kernsync_rwsem::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// What a callback tells the walk.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -122,7 +124,17 @@ unsafe impl<E: ?Sized + 'static> Send for List<E> {}
 unsafe impl<E: ?Sized + 'static> Sync for List<E> {}
 
 impl<E: ?Sized + 'static> List<E> {
+    #[cfg(not(loom))]
     pub(crate) const fn new() -> List<E> {
+        List {
+            head: AtomicPtr::new(ptr::null_mut()),
+            dead: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// An empty list (loom's atomics are not `const`).
+    #[cfg(loom)]
+    pub(crate) fn new() -> List<E> {
         List {
             head: AtomicPtr::new(ptr::null_mut()),
             dead: AtomicPtr::new(ptr::null_mut()),
@@ -289,14 +301,14 @@ impl<E: ?Sized + 'static> List<E> {
     /// Frees every node, for the chain's drop (no walk and no registration
     /// can be alive: the chain is borrowed by both).
     pub(crate) fn free_all(&mut self) {
-        let mut p = *self.head.get_mut();
+        let mut p = with_mut(&mut self.head, |p| *p);
         while !p.is_null() {
             // SAFETY: owned by the list, unreachable by anyone else now.
             let node = unsafe { Box::from_raw(p) };
             p = node.next.load(Ordering::Relaxed);
         }
-        *self.head.get_mut() = ptr::null_mut();
-        *self.dead.get_mut() = ptr::null_mut();
+        with_mut(&mut self.head, |p| *p = ptr::null_mut());
+        with_mut(&mut self.dead, |p| *p = ptr::null_mut());
     }
 
     /// How many live (not dead) callbacks are linked (for tests and Debug).
@@ -310,6 +322,20 @@ impl<E: ?Sized + 'static> List<E> {
         }
         count
     }
+}
+
+/// `f` on the pointer an exclusively borrowed link holds: `get_mut`, which
+/// loom's atomics lack.
+#[cfg(not(loom))]
+#[inline]
+fn with_mut<T, R>(link: &mut AtomicPtr<T>, f: impl FnOnce(&mut *mut T) -> R) -> R {
+    f(link.get_mut())
+}
+
+/// Under loom, its `with_mut` (the same exclusive access, checked).
+#[cfg(loom)]
+fn with_mut<T, R>(link: &mut AtomicPtr<T>, f: impl FnOnce(&mut *mut T) -> R) -> R {
+    link.with_mut(f)
 }
 
 /// Frees a chain of dead nodes returned by [`List::unlink_dead`].

@@ -21,12 +21,23 @@ pub(crate) struct Hot {
     pub(crate) slot: *const Slot,
 }
 
+#[cfg(not(loom))]
 thread_local! {
     /// No destructor, so reading it is a plain thread-local load.
     static HOT: Cell<Hot> = const {
         Cell::new(Hot { id: NO_LOCK, slot: core::ptr::null() })
     };
     static TABLE: RefCell<Table> = const { RefCell::new(Table { owned: Vec::new() }) };
+}
+
+// Under loom, one of each per model thread: loom's thread-locals take no
+// `const` initialiser, and loom runs `Table`'s destructor when a model thread
+// ends (`loom::rt::thread_done`), so a model's thread gives its slots back on
+// exit as a real thread does.
+#[cfg(loom)]
+loom::thread_local! {
+    static HOT: Cell<Hot> = Cell::new(Hot { id: NO_LOCK, slot: core::ptr::null() });
+    static TABLE: RefCell<Table> = RefCell::new(Table { owned: Vec::new() });
 }
 
 /// The calling thread's slot for the lock whose id is in `id`, if it is
@@ -85,6 +96,21 @@ pub(crate) fn my_count(id: &AtomicU64) -> usize {
         .unwrap_or(0)
 }
 
+/// Loom only: the calling model thread gives back every slot it owns now,
+/// as its exit does (a later read claims afresh). Loom does run `TABLE`'s
+/// destructor when a model thread ends, but `JoinHandle::join` returns
+/// before that (it waits for the thread's closure alone), so a model that
+/// needs the give-back to happen before another thread's next claim (a slot
+/// reused for certain) calls this as the thread's last act.
+#[cfg(loom)]
+pub fn exit_thread() {
+    TABLE.with(|t| {
+        let owned = core::mem::take(&mut t.borrow_mut().owned);
+        // Dropped outside the borrow: `Table::drop` gives the slots back.
+        drop(Table { owned });
+    });
+}
+
 /// Every slot the thread owns, by lock id.
 struct Table {
     owned: Vec<(u64, *const Slot)>,
@@ -98,7 +124,11 @@ impl Drop for Table {
     fn drop(&mut self) {
         // A read later in this thread's teardown must not use a slot given
         // back here: it finds no table and takes a transient slot instead.
-        HOT.with(|h| {
+        // `try_with`: in a build `HOT` has no destructor and is always there
+        // (the same as `with`); loom takes every thread-local of an exiting
+        // thread before running any destructor, so there `HOT` is gone
+        // already and nothing can read it again.
+        let _ = HOT.try_with(|h| {
             h.set(Hot {
                 id: NO_LOCK,
                 slot: core::ptr::null(),

@@ -19,7 +19,9 @@
 
 use core::fmt;
 use core::marker::PhantomData;
-use std::time::{Duration, Instant};
+#[cfg(not(loom))]
+use std::time::Duration;
+use std::time::Instant;
 
 use kernsync_rwsem::sync::atomic::{fence, AtomicUsize, Ordering};
 use kernsync_rwsem::sync::{

@@ -131,11 +131,20 @@ impl SlotList {
         }
     }
 
+    /// Slots whose whole count counts held acquisitions (loom's atomics are
+    /// not `const`).
     #[cfg(loom)]
     pub(crate) fn new() -> SlotList {
+        SlotList::with_held_mask(usize::MAX)
+    }
+
+    /// Slots whose count's `held_mask` bits count held acquisitions (loom's
+    /// atomics are not `const`).
+    #[cfg(loom)]
+    pub(crate) fn with_held_mask(held_mask: usize) -> SlotList {
         SlotList {
             head: AtomicPtr::new(core::ptr::null_mut()),
-            held_mask: usize::MAX,
+            held_mask,
         }
     }
 

@@ -94,17 +94,48 @@ pub struct SrcuReadGuard<'a> {
 
 impl Srcu {
     /// A domain, in the class named by the caller's line.
+    #[cfg(not(loom))]
     #[track_caller]
     pub const fn new() -> Srcu {
         Srcu::with_map(LockMap::at_site(Location::caller()))
     }
 
     /// A domain of class `class`.
+    #[cfg(not(loom))]
     pub const fn with_class(class: &'static LockClass) -> Srcu {
         Srcu::with_map(LockMap::new(class))
     }
 
+    #[cfg(not(loom))]
     const fn with_map(map: LockMap) -> Srcu {
+        Srcu {
+            inner: Line {
+                id: AtomicU64::new(0),
+                mode: AtomicUsize::new(0),
+                slots: SlotList::with_held_mask(NESTING),
+            },
+            map,
+        }
+    }
+
+    /// A domain, in the class named by the caller's line (not `const` under
+    /// loom: loom's atomics are not).
+    #[cfg(loom)]
+    #[track_caller]
+    pub fn new() -> Srcu {
+        Srcu::with_map(LockMap::at_site(Location::caller()))
+    }
+
+    /// A domain of class `class` (not `const` under loom).
+    #[cfg(loom)]
+    pub fn with_class(class: &'static LockClass) -> Srcu {
+        Srcu::with_map(LockMap::new(class))
+    }
+
+    /// As above; the id stays a std atomic under loom too (a key in the
+    /// threads' tables, not part of the handshake the models check).
+    #[cfg(loom)]
+    fn with_map(map: LockMap) -> Srcu {
         Srcu {
             inner: Line {
                 id: AtomicU64::new(0),
@@ -197,8 +228,7 @@ impl Srcu {
                     break;
                 }
                 if !spin.spin() {
-                    std::thread::sleep(nap);
-                    nap = (nap * 2).min(Duration::from_millis(1));
+                    nap_on(&mut nap);
                 }
             }
         }
@@ -209,6 +239,21 @@ impl Srcu {
     pub fn reader_slots(&self) -> usize {
         self.inner.slots.len()
     }
+}
+
+/// Sleeps `nap`, then doubles it up to 1 ms: `synchronize`'s backoff.
+#[cfg(not(loom))]
+#[inline]
+fn nap_on(nap: &mut Duration) {
+    std::thread::sleep(*nap);
+    *nap = (*nap * 2).min(Duration::from_millis(1));
+}
+
+/// Under loom a sleep would block the model; a yield lets the readers run
+/// (and tells loom this thread waits on them).
+#[cfg(loom)]
+fn nap_on(_nap: &mut Duration) {
+    loom::thread::yield_now();
 }
 
 impl Default for Srcu {

@@ -14,6 +14,8 @@ use super::RawRwSem;
 /// a writer that waits for another read this thread holds).
 #[derive(Debug)]
 pub struct SharedGuard {
+    // Read by `bump_shared`, which loom builds leave out with lock_api's traits.
+    #[cfg_attr(loom, allow(dead_code))]
     recursive: bool,
     _not_send: PhantomData<*mut ()>,
 }
