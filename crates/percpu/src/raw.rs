@@ -229,6 +229,20 @@ impl RawPercpuRwSem {
         self.read.0.barrier
     }
 
+    /// The reader's half of the asymmetric fence (see [`barrier::light`]).
+    /// Under loom it is the SeqCst fence it stands for on the membarrier
+    /// protocol and nothing on the fallback, as in a build (where the slow
+    /// path's own fence orders the fallback's readers).
+    #[inline(always)]
+    fn light(&self) {
+        #[cfg(not(loom))]
+        barrier::light();
+        #[cfg(loom)]
+        if self.read.0.barrier == Barrier::Membarrier {
+            barrier::light();
+        }
+    }
+
     /// Key of the parked readers' queue: an address inside this lock.
     #[inline]
     fn readers_key(&self) -> usize {
@@ -288,7 +302,7 @@ impl RawPercpuRwSem {
     #[inline(always)]
     fn enter(&self, token: ReadToken) -> ReadToken {
         count_in(token.slot());
-        barrier::light();
+        self.light();
         // Acquire: pairs with the Release of the last writer's `leave`, so a
         // reader that sees the fast path again sees what the writer wrote.
         if self.read.0.mode.load(Ordering::Acquire) == 0 {
@@ -369,8 +383,13 @@ impl RawPercpuRwSem {
             // SAFETY: the writer's key, an address inside this lock; the
             // callback only clears a bit.
             unsafe {
-                unpark_one(self.writer_key(), |_| {
-                    self.write.0.block.fetch_and(!WAITING, Ordering::Relaxed);
+                unpark_one(self.writer_key(), |r| {
+                    // Only if we woke the writer: with nobody queued the bit
+                    // we saw was stale (a parked writer is always queued),
+                    // and a needless store to `block` is a shared write.
+                    if r.unparked_threads != 0 {
+                        self.write.0.block.fetch_and(!WAITING, Ordering::Relaxed);
+                    }
                     UnparkToken(0)
                 })
             };
@@ -390,7 +409,7 @@ impl RawPercpuRwSem {
     #[inline(always)]
     fn try_enter(&self, token: ReadToken) -> Option<ReadToken> {
         count_in(token.slot());
-        barrier::light();
+        self.light();
         // Acquire: as in `enter`.
         if self.read.0.mode.load(Ordering::Acquire) == 0 {
             Some(token)
@@ -416,7 +435,7 @@ impl RawPercpuRwSem {
     /// The read half with a deadline.
     fn enter_until(&self, token: ReadToken, deadline: Instant) -> Option<ReadToken> {
         count_in(token.slot());
-        barrier::light();
+        self.light();
         // Acquire: as in `enter`.
         if self.read.0.mode.load(Ordering::Acquire) == 0 {
             return Some(token);
@@ -438,7 +457,7 @@ impl RawPercpuRwSem {
     #[inline(always)]
     unsafe fn exit(&self, token: ReadToken) {
         count_out(token.slot());
-        barrier::light();
+        self.light();
         // A writer is about (or the slot was transient): fence and maybe
         // wake it. Seeing `mode` zero here, after the count store, means the
         // writer's heavy barrier will make our store visible to its sum.
