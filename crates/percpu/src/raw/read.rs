@@ -1,0 +1,231 @@
+//! The read side: the fast path, the slow path behind a writer, and the
+//! wake-up of a writer waiting for the reads to drain.
+
+#[cfg(not(loom))]
+use core::marker::PhantomData;
+use std::time::Instant;
+
+use kernsync_rwsem::sync::atomic::{fence, Ordering};
+use kernsync_rwsem::sync::{park, unpark_one, ParkResult, ParkToken, UnparkToken};
+
+use super::{count_in, count_out, RawPercpuRwSem, ReadToken, HELD, WAITING};
+#[cfg(not(loom))]
+use super::{Barrier, FORCED_SLOW, TRANSIENT};
+use crate::slot::Slot;
+
+impl RawPercpuRwSem {
+    /// The calling thread's slot: one thread-local load and a compare, unless
+    /// this is not the lock it read last.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(super) fn my_slot(&self) -> ReadToken {
+        match crate::local::cached(&self.read.0.id) {
+            Some(slot) => ReadToken::new(slot),
+            None => self.my_slot_slow(),
+        }
+    }
+
+    /// The thread's first read of this lock (claims a slot), or a switch
+    /// between locks (finds it in the thread's table).
+    #[cfg(not(loom))]
+    #[cold]
+    #[inline(never)]
+    pub(super) fn my_slot_slow(&self) -> ReadToken {
+        if self.barrier() == Barrier::Fence {
+            // Before this thread's first fast path on the lock: it will see
+            // the bit (its own write) and always take the slow path.
+            let mode = &self.read.0.mode;
+            if mode.load(Ordering::Relaxed) & FORCED_SLOW == 0 {
+                mode.fetch_or(FORCED_SLOW, Ordering::Relaxed);
+            }
+        }
+        let (slot, transient) = crate::local::claimed(&self.read.0.id, &self.read.0.slots);
+        ReadToken {
+            bits: slot as usize | if transient { TRANSIENT } else { 0 },
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Whether the calling thread holds a read of this lock (a lookup in its
+    /// slot table; nothing is claimed).
+    #[cfg(not(loom))]
+    pub fn is_read_held_by_current_thread(&self) -> bool {
+        crate::local::my_count(&self.read.0.id) != 0
+    }
+
+    /// Counts a read in through `token`'s slot: the whole fast path when no
+    /// writer is about.
+    #[inline(always)]
+    pub(super) fn enter(&self, token: ReadToken) -> ReadToken {
+        count_in(token.slot());
+        self.light();
+        // Acquire: pairs with the Release of the last writer's `leave`, so a
+        // reader that sees the fast path again sees what the writer wrote.
+        if self.read.0.mode.load(Ordering::Acquire) == 0 {
+            token
+        } else {
+            self.enter_slow(token)
+        }
+    }
+
+    /// The slow path: in unless a writer holds the lock or drains it; then
+    /// backs out and parks until the writer leaves.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn enter_slow(&self, token: ReadToken) -> ReadToken {
+        match self.enter_slow_until(token, None) {
+            Ok(token) => token,
+            Err(_) => unreachable!("an untimed read does not time out"),
+        }
+    }
+
+    /// The slow path with a deadline; on timeout, the token is handed back
+    /// (its count out again) for the caller to give up.
+    pub(super) fn enter_slow_until(
+        &self,
+        token: ReadToken,
+        deadline: Option<Instant>,
+    ) -> Result<ReadToken, ReadToken> {
+        let slot = token.slot();
+        loop {
+            // Dekker with `write_until`: our count store (made by the caller
+            // or below) before our `block` load; its `block` store before its
+            // count loads. One of us sees the other.
+            fence(Ordering::SeqCst);
+            // Acquire: pairs with the Release of `release_readers`.
+            if self.write.0.block.load(Ordering::Acquire) & HELD == 0 {
+                return Ok(token);
+            }
+            self.back_out(slot);
+            let validate = || self.write.0.block.load(Ordering::Relaxed) & HELD != 0;
+            // SAFETY: the key is an address inside this lock, used only for
+            // its readers' queue; the callbacks neither panic nor touch the
+            // parking lot. The park token carries our slot's address, which
+            // stays valid while we are parked (our slot, our lock).
+            let parked = unsafe {
+                park(
+                    self.readers_key(),
+                    validate,
+                    || {},
+                    |_, _| {},
+                    ParkToken(slot as *const Slot as usize),
+                    deadline,
+                )
+            };
+            match parked {
+                // The leaving writer counted us in (`release_readers`).
+                ParkResult::Unparked(_) => return Ok(token),
+                ParkResult::TimedOut => return Err(token),
+                // The writer left before we queued: count in again.
+                ParkResult::Invalid => count_in(slot),
+            }
+        }
+    }
+
+    /// Takes back a count the writer may already have seen, and wakes the
+    /// writer if it is parked waiting for counts to drop.
+    pub(super) fn back_out(&self, slot: &Slot) {
+        count_out(slot);
+        self.wake_writer_after_count_out();
+    }
+
+    /// After a count went down while a writer may be about: fence, then wake
+    /// the writer if it parked.
+    pub(super) fn wake_writer_after_count_out(&self) {
+        // Dekker with `drain`'s validate: our count store before our
+        // `WAITING` load; its `WAITING` store before its count loads.
+        fence(Ordering::SeqCst);
+        if self.write.0.block.load(Ordering::Relaxed) & WAITING != 0 {
+            // SAFETY: the writer's key, an address inside this lock; the
+            // callback only clears a bit.
+            unsafe {
+                unpark_one(self.writer_key(), |r| {
+                    // Only if we woke the writer: with nobody queued the bit
+                    // we saw was stale (a parked writer is always queued),
+                    // and a needless store to `block` is a shared write.
+                    if r.unparked_threads != 0 {
+                        self.write.0.block.fetch_and(!WAITING, Ordering::Relaxed);
+                    }
+                    UnparkToken(0)
+                })
+            };
+        }
+    }
+
+    /// A read acquisition failed (`try`, timeout): gives back a transient
+    /// slot. The count is already out.
+    pub(super) fn give_up(&self, token: ReadToken) {
+        if token.transient() != 0 {
+            // SAFETY: claimed for this read alone, count zero, not used again.
+            unsafe { Slot::release(token.slot_ptr()) };
+        }
+    }
+
+    /// The read half of `lock_shared`, through `token`'s slot.
+    #[inline(always)]
+    pub(super) fn try_enter(&self, token: ReadToken) -> Option<ReadToken> {
+        count_in(token.slot());
+        self.light();
+        // Acquire: as in `enter`.
+        if self.read.0.mode.load(Ordering::Acquire) == 0 {
+            Some(token)
+        } else {
+            self.try_enter_slow(token)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn try_enter_slow(&self, token: ReadToken) -> Option<ReadToken> {
+        // Dekker with `write_until`, as in `enter_slow_until`.
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the Release of `release_readers`.
+        if self.write.0.block.load(Ordering::Acquire) & HELD == 0 {
+            return Some(token);
+        }
+        self.back_out(token.slot());
+        self.give_up(token);
+        None
+    }
+
+    /// The read half with a deadline.
+    pub(super) fn enter_until(&self, token: ReadToken, deadline: Instant) -> Option<ReadToken> {
+        count_in(token.slot());
+        self.light();
+        // Acquire: as in `enter`.
+        if self.read.0.mode.load(Ordering::Acquire) == 0 {
+            return Some(token);
+        }
+        match self.enter_slow_until(token, Some(deadline)) {
+            Ok(token) => Some(token),
+            Err(token) => {
+                self.give_up(token);
+                None
+            }
+        }
+    }
+
+    /// Releases a read.
+    ///
+    /// # Safety
+    /// `token` is the state of a read acquisition of this lock, made on
+    /// the calling thread.
+    #[inline(always)]
+    pub(super) unsafe fn exit(&self, token: ReadToken) {
+        count_out(token.slot());
+        self.light();
+        // A writer is about (or the slot was transient): fence and maybe
+        // wake it. Seeing `mode` zero here, after the count store, means the
+        // writer's heavy barrier will make our store visible to its sum.
+        if self.read.0.mode.load(Ordering::Relaxed) | token.transient() != 0 {
+            self.exit_slow(token);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn exit_slow(&self, token: ReadToken) {
+        self.wake_writer_after_count_out();
+        self.give_up(token);
+    }
+}
