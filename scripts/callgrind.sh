@@ -8,7 +8,7 @@
 #
 #   scripts/callgrind.sh              # nested A->B pairs, checks on (--features lockdep)
 #   scripts/callgrind.sh off          # nested A->B pairs, checks compiled out
-#   scripts/callgrind.sh locks        # kernsync/parking_lot/std lock pairs, checks compiled out
+#   scripts/callgrind.sh locks        # kernsync (RwSem, Mutex, PercpuRwSem)/parking_lot/std/ShardedLock pairs, checks compiled out
 #   scripts/callgrind.sh locks on     # the same with checks on
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ target=${CARGO_TARGET_DIR:-target}
 
 if [ "${1:-}" = locks ]; then
   example=callgrind_locks
-  variants="ks_read pl_read std_read ks_write pl_write std_write ks_mutex pl_mutex std_mutex"
+  variants="ks_read pc_read pl_read std_read sl_read ks_write pc_write pl_write std_write sl_write ks_mutex pl_mutex std_mutex"
   features=()
   [ "${2:-}" = on ] && features=(--features lockdep)
 else
@@ -33,6 +33,13 @@ count() {
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 
+if [ "$example" = callgrind_locks ]; then
+  # PercpuRwSem's read fast path needs membarrier; say which barrier the
+  # process gets under valgrind (KERNSYNC_PERCPU_BARRIER=fence forces the
+  # fallback).
+  printf 'percpu barrier under valgrind: %s\n' \
+    "$(valgrind --tool=none "$bin" pc_barrier 2>/dev/null)"
+fi
 printf '%-12s %s\n' variant instructions/pair
 for v in $variants; do
   lo=$(count "$v" 1000)

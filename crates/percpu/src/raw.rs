@@ -53,10 +53,6 @@ const WAITING: usize = 2;
 
 /// Unpark token of a reader the leaving writer counted in.
 const GRANTED: UnparkToken = UnparkToken(1);
-/// Low bit of a read token: a slot claimed for this read alone (a read during
-/// thread teardown, after the thread's slot table is gone), given back by
-/// the unlock. Slots are 128-byte aligned, so the bit is free.
-const TRANSIENT: usize = 1;
 
 /// A 128-byte aligned part of the lock, so readers' and writers' words do
 /// not share a line.
@@ -102,7 +98,7 @@ pub struct RawPercpuRwSem {
 /// The state of one read acquisition: the slot it is counted in. `!Send`: a
 /// slot belongs to its thread.
 pub struct ReadToken {
-    bits: usize,
+    slot: *const Slot,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -114,27 +110,17 @@ impl ReadToken {
     #[inline(always)]
     fn new(slot: *const Slot) -> ReadToken {
         ReadToken {
-            bits: slot as usize,
+            slot,
             _not_send: PhantomData,
         }
     }
 
     #[inline(always)]
-    fn slot_ptr(&self) -> *const Slot {
-        (self.bits & !TRANSIENT) as *const Slot
-    }
-
-    #[inline(always)]
     fn slot(&self) -> &Slot {
-        // SAFETY: a token's slot is owned by the thread holding the token
-        // (its table's, or claimed for this read alone) and lives at least
-        // as long as the lock, which outlives its guards.
-        unsafe { &*self.slot_ptr() }
-    }
-
-    #[inline(always)]
-    fn transient(&self) -> usize {
-        self.bits & TRANSIENT
+        // SAFETY: a token's slot is its thread's (in its table, or claimed
+        // for this read during teardown and kept counted by it) and lives at
+        // least as long as the lock, which outlives its guards.
+        unsafe { &*self.slot }
     }
 }
 
@@ -383,12 +369,18 @@ unsafe impl lock_api::RawRwLock for RawPercpuRwSem {
 
     #[inline]
     fn lock_shared(&self) -> ReadToken {
-        self.enter(self.my_slot())
+        match crate::local::cached(&self.read.0.id) {
+            Some(slot) => self.enter(ReadToken::new(slot)),
+            None => self.lock_shared_cold(),
+        }
     }
 
     #[inline]
     fn try_lock_shared(&self) -> Option<ReadToken> {
-        self.try_enter(self.my_slot())
+        match crate::local::cached(&self.read.0.id) {
+            Some(slot) => self.try_enter(ReadToken::new(slot)),
+            None => self.try_lock_shared_cold(None),
+        }
     }
 
     #[inline]
@@ -445,7 +437,10 @@ unsafe impl lock_api::RawRwLockTimed for RawPercpuRwSem {
 
     #[inline]
     fn try_lock_shared_until(&self, deadline: Instant) -> Option<ReadToken> {
-        self.enter_until(self.my_slot(), deadline)
+        match crate::local::cached(&self.read.0.id) {
+            Some(slot) => self.enter_until(ReadToken::new(slot), deadline),
+            None => self.try_lock_shared_cold(Some(deadline)),
+        }
     }
 
     #[inline]

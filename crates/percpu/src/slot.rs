@@ -16,10 +16,12 @@ use kernsync_rwsem::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 // The slot's `state` word.
 /// Free: no thread has this slot; the next new reader thread may claim it.
 pub(crate) const FREE: usize = 0;
-/// A live thread has this slot in its table (or holds a transient read).
+/// A live thread has this slot in its table (or is claiming one for a read
+/// during its teardown).
 pub(crate) const OWNED: usize = 1;
-/// Its thread exited while holding a read (a leaked guard): the count stays,
-/// and the slot is claimed again only once the count is back to zero.
+/// No thread owns it, but it may still count reads: its thread exited while
+/// holding one (a leaked guard), or it was claimed for one read during a
+/// thread's teardown. Claimed again once the count is back to zero.
 pub(crate) const ABANDONED: usize = 2;
 /// Set on an `OWNED` slot by the lock's drop: the owner frees it.
 pub(crate) const GONE: usize = 4;
@@ -81,6 +83,21 @@ impl Slot {
             // SAFETY: as in `release`: the lock is gone and left it to us.
             drop(unsafe { Box::from_raw(slot as *mut Slot) });
         }
+    }
+
+    /// Gives up ownership of a slot that counts a read its thread is making
+    /// during teardown (after its table is gone): the read's unlock needs
+    /// the slot no more than its count store, and once the count is back to
+    /// zero the next claim reuses it.
+    ///
+    /// # Safety
+    /// `slot` is an `OWNED` slot of the caller's, claimed for this one read,
+    /// whose lock is alive.
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn disown(slot: *const Slot) {
+        // Release: pairs with the Acquire of `claim`, as `abandon`'s does.
+        // SAFETY: the caller's slot, alive while the lock is.
+        unsafe { (*slot).state.store(ABANDONED, Ordering::Release) };
     }
 
     /// Gives back the slot of a thread that is exiting: released if it

@@ -1,8 +1,6 @@
 //! The read side: the fast path, the slow path behind a writer, and the
 //! wake-up of a writer waiting for the reads to drain.
 
-#[cfg(not(loom))]
-use core::marker::PhantomData;
 use std::time::Instant;
 
 use kernsync_rwsem::sync::atomic::{fence, Ordering};
@@ -10,27 +8,15 @@ use kernsync_rwsem::sync::{park, unpark_one, ParkResult, ParkToken, UnparkToken}
 
 use super::{count_in, count_out, RawPercpuRwSem, ReadToken, HELD, WAITING};
 #[cfg(not(loom))]
-use super::{Barrier, FORCED_SLOW, TRANSIENT};
+use super::{Barrier, FORCED_SLOW};
 use crate::slot::Slot;
 
 impl RawPercpuRwSem {
-    /// The calling thread's slot: one thread-local load and a compare, unless
-    /// this is not the lock it read last.
+    /// The calling thread's slot when it is not the cached one: found in
+    /// the thread's table, or claimed on its first read of this lock; during
+    /// thread teardown, a slot for one read alone (`true`).
     #[cfg(not(loom))]
-    #[inline(always)]
-    pub(super) fn my_slot(&self) -> ReadToken {
-        match crate::local::cached(&self.read.0.id) {
-            Some(slot) => ReadToken::new(slot),
-            None => self.my_slot_slow(),
-        }
-    }
-
-    /// The thread's first read of this lock (claims a slot), or a switch
-    /// between locks (finds it in the thread's table).
-    #[cfg(not(loom))]
-    #[cold]
-    #[inline(never)]
-    pub(super) fn my_slot_slow(&self) -> ReadToken {
+    fn claim_slot(&self) -> (*const Slot, bool) {
         if self.barrier() == Barrier::Fence {
             // Before this thread's first fast path on the lock: it will see
             // the bit (its own write) and always take the slow path.
@@ -39,11 +25,48 @@ impl RawPercpuRwSem {
                 mode.fetch_or(FORCED_SLOW, Ordering::Relaxed);
             }
         }
-        let (slot, transient) = crate::local::claimed(&self.read.0.id, &self.read.0.slots);
-        ReadToken {
-            bits: slot as usize | if transient { TRANSIENT } else { 0 },
-            _not_send: PhantomData,
+        crate::local::claimed(&self.read.0.id, &self.read.0.slots)
+    }
+
+    /// `lock_shared` when the cache misses (a first read, a switch between
+    /// locks, a read during teardown).
+    #[cfg(not(loom))]
+    #[cold]
+    #[inline(never)]
+    pub(super) fn lock_shared_cold(&self) -> ReadToken {
+        let (slot, transient) = self.claim_slot();
+        let token = self.enter(ReadToken::new(slot));
+        if transient {
+            // SAFETY: claimed for this read, which now counts in it.
+            unsafe { Slot::disown(slot) };
         }
+        token
+    }
+
+    /// `try_lock_shared` (at once, or until `deadline`) when the cache misses.
+    #[cfg(not(loom))]
+    #[cold]
+    #[inline(never)]
+    pub(super) fn try_lock_shared_cold(&self, deadline: Option<Instant>) -> Option<ReadToken> {
+        let (slot, transient) = self.claim_slot();
+        let token = ReadToken::new(slot);
+        let got = match deadline {
+            None => self.try_enter(token),
+            Some(d) => self.enter_until(token, d),
+        };
+        if transient {
+            // SAFETY: claimed for this read: counting it (disowned until the
+            // count is back to zero), or failed with the count out (given
+            // back).
+            unsafe {
+                if got.is_some() {
+                    Slot::disown(slot)
+                } else {
+                    Slot::release(slot)
+                }
+            }
+        }
+        got
     }
 
     /// Whether the calling thread holds a read of this lock (a lookup in its
@@ -152,15 +175,6 @@ impl RawPercpuRwSem {
         }
     }
 
-    /// A read acquisition failed (`try`, timeout): gives back a transient
-    /// slot. The count is already out.
-    pub(super) fn give_up(&self, token: ReadToken) {
-        if token.transient() != 0 {
-            // SAFETY: claimed for this read alone, count zero, not used again.
-            unsafe { Slot::release(token.slot_ptr()) };
-        }
-    }
-
     /// The read half of `lock_shared`, through `token`'s slot.
     #[inline(always)]
     pub(super) fn try_enter(&self, token: ReadToken) -> Option<ReadToken> {
@@ -184,7 +198,6 @@ impl RawPercpuRwSem {
             return Some(token);
         }
         self.back_out(token.slot());
-        self.give_up(token);
         None
     }
 
@@ -196,13 +209,7 @@ impl RawPercpuRwSem {
         if self.read.0.mode.load(Ordering::Acquire) == 0 {
             return Some(token);
         }
-        match self.enter_slow_until(token, Some(deadline)) {
-            Ok(token) => Some(token),
-            Err(token) => {
-                self.give_up(token);
-                None
-            }
-        }
+        self.enter_slow_until(token, Some(deadline)).ok()
     }
 
     /// Releases a read.
@@ -214,18 +221,17 @@ impl RawPercpuRwSem {
     pub(super) unsafe fn exit(&self, token: ReadToken) {
         count_out(token.slot());
         self.light();
-        // A writer is about (or the slot was transient): fence and maybe
-        // wake it. Seeing `mode` zero here, after the count store, means the
-        // writer's heavy barrier will make our store visible to its sum.
-        if self.read.0.mode.load(Ordering::Relaxed) | token.transient() != 0 {
-            self.exit_slow(token);
+        // A writer is about: fence and maybe wake it. Seeing `mode` zero
+        // here, after the count store, means the writer's heavy barrier will
+        // make our store visible to its sum.
+        if self.read.0.mode.load(Ordering::Relaxed) != 0 {
+            self.exit_slow();
         }
     }
 
     #[cold]
     #[inline(never)]
-    pub(super) fn exit_slow(&self, token: ReadToken) {
+    pub(super) fn exit_slow(&self) {
         self.wake_writer_after_count_out();
-        self.give_up(token);
     }
 }

@@ -1,0 +1,477 @@
+//! kernsync's read-mostly `PercpuRwSem` against the reader/writer locks a user
+//! would pick instead, on the same workloads in one run: std's `RwLock`,
+//! parking_lot's `RwLock`, crossbeam's `ShardedLock` (per-thread shards, the
+//! closest peer in intent), and kernsync's own `RwSem` for reference.
+//!
+//! - `percpu_read_pair/*`: one thread, a read lock + unlock pair, uncontended.
+//! - `percpu_read_scaling/<lock>/<N>`: N threads (1, 2, and
+//!   `available_parallelism` if larger) share one lock, each doing read pairs
+//!   in a loop; the time is from the first thread's start to the last one's
+//!   end, divided by the read pairs of all threads together (so perfect
+//!   scaling halves it from 1 to 2 threads; the throughput column is pairs/s).
+//!   `unlocked` is the control: the shared value read with no lock, what the
+//!   machine itself gives N threads (on a busy machine, less than N times one).
+//! - `percpu_write/<lock>/<K>`: one writer's lock + unlock pair while K threads
+//!   that have read the lock once stay alive, idle (for `PercpuRwSem`, K
+//!   registered reader slots the writer sums; K = 0, 2, 8).
+//!
+//! Criterion reports typical (mean) times. The tail matters for a lock whose
+//! writers are slow by design, so the bench then prints, outside criterion,
+//! two latency tables for every lock: each write timed on its own with K idle
+//! readers (median, p99, max), and the stall readers see while a writer runs
+//! (one reader thread timing every read pair while another thread writes
+//! every 100 µs; quantiles of the read pairs, beside a row where the writer
+//! thread does not write, the machine's own tail).
+//!
+//! `cargo bench --bench percpu` measures the locks as users ship them (checks
+//! compiled out); `cargo bench --bench percpu -- --test` is the CI smoke (each
+//! benchmark once, the latency tables on a handful of operations).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
+use crossbeam_utils::sync::ShardedLock;
+use kernsync::percpu::PercpuRwSem;
+use kernsync::rwsem::RwSem;
+
+/// One reader/writer lock around a `u64`, behind the same operations for
+/// every contender (monomorphised: no indirect call in the measured loops).
+trait Rw: Sync + Sized {
+    /// The name in benchmark ids and tables.
+    const NAME: &'static str;
+    fn new() -> Self;
+    /// A read lock + unlock pair.
+    fn read(&self) -> u64;
+    /// A write lock + unlock pair.
+    fn write(&self);
+}
+
+impl Rw for PercpuRwSem<u64> {
+    const NAME: &'static str = "kernsync_percpu";
+    fn new() -> Self {
+        PercpuRwSem::new(0)
+    }
+    #[inline]
+    fn read(&self) -> u64 {
+        *PercpuRwSem::read(self)
+    }
+    #[inline]
+    fn write(&self) {
+        *PercpuRwSem::write(self) += 1;
+    }
+}
+
+impl Rw for RwSem<u64> {
+    const NAME: &'static str = "kernsync_rwsem";
+    fn new() -> Self {
+        RwSem::new(0)
+    }
+    #[inline]
+    fn read(&self) -> u64 {
+        *RwSem::read(self)
+    }
+    #[inline]
+    fn write(&self) {
+        *RwSem::write(self) += 1;
+    }
+}
+
+impl Rw for parking_lot::RwLock<u64> {
+    const NAME: &'static str = "parking_lot";
+    fn new() -> Self {
+        parking_lot::RwLock::new(0)
+    }
+    #[inline]
+    fn read(&self) -> u64 {
+        *parking_lot::RwLock::read(self)
+    }
+    #[inline]
+    fn write(&self) {
+        *parking_lot::RwLock::write(self) += 1;
+    }
+}
+
+impl Rw for std::sync::RwLock<u64> {
+    const NAME: &'static str = "std";
+    fn new() -> Self {
+        std::sync::RwLock::new(0)
+    }
+    #[inline]
+    fn read(&self) -> u64 {
+        *std::sync::RwLock::read(self).unwrap()
+    }
+    #[inline]
+    fn write(&self) {
+        *std::sync::RwLock::write(self).unwrap() += 1;
+    }
+}
+
+impl Rw for ShardedLock<u64> {
+    const NAME: &'static str = "sharded_lock";
+    fn new() -> Self {
+        ShardedLock::new(0)
+    }
+    #[inline]
+    fn read(&self) -> u64 {
+        *ShardedLock::read(self).unwrap()
+    }
+    #[inline]
+    fn write(&self) {
+        *ShardedLock::write(self).unwrap() += 1;
+    }
+}
+
+/// The control of the scaling group: the shared `u64` read with no lock at
+/// all (a relaxed load), what the machine gives N threads reading one line.
+struct Unlocked(AtomicU64);
+
+impl Rw for Unlocked {
+    const NAME: &'static str = "unlocked";
+    fn new() -> Self {
+        Unlocked(AtomicU64::new(0))
+    }
+    #[inline]
+    fn read(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    #[inline]
+    fn write(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Calls `$f::<L>($args)` for every contender, kernsync's first.
+macro_rules! each_lock {
+    ($f:ident($($arg:expr),* $(,)?)) => {{
+        $f::<PercpuRwSem<u64>>($($arg),*);
+        $f::<RwSem<u64>>($($arg),*);
+        $f::<parking_lot::RwLock<u64>>($($arg),*);
+        $f::<std::sync::RwLock<u64>>($($arg),*);
+        $f::<ShardedLock<u64>>($($arg),*);
+    }};
+}
+
+// ---- percpu_read_pair ----------------------------------------------------
+
+fn read_pair_of<L: Rw>(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let lock = L::new();
+    g.bench_function(L::NAME, |b| b.iter(|| black_box(black_box(&lock).read())));
+}
+
+fn read_pair(c: &mut Criterion) {
+    let mut g = c.benchmark_group("percpu_read_pair");
+    each_lock!(read_pair_of(&mut g));
+    g.finish();
+}
+
+// ---- percpu_read_scaling -------------------------------------------------
+
+/// Thread counts for the scaling group: 1, 2, and the machine's parallelism
+/// if larger.
+fn thread_counts() -> Vec<usize> {
+    let cores = thread::available_parallelism().map_or(2, |n| n.get());
+    let mut counts = vec![1, 2];
+    if cores > 2 {
+        counts.push(cores);
+    }
+    counts
+}
+
+/// `threads` threads share `iters` read pairs on `lock`; the time from the
+/// first one's start to the last one's end. Each thread reads once before
+/// the start (a `PercpuRwSem` reader claims its slot then), and the threads
+/// start together off a spinning barrier (no futex wake-up skew).
+fn run_readers<L: Rw>(lock: &L, threads: usize, iters: u64) -> Duration {
+    let arrived = AtomicUsize::new(0);
+    let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
+        let handles: Vec<_> = (0..threads as u64)
+            .map(|t| {
+                let n = iters / threads as u64 + u64::from(t < iters % threads as u64);
+                let arrived = &arrived;
+                s.spawn(move || {
+                    black_box(lock.read());
+                    arrived.fetch_add(1, Ordering::AcqRel);
+                    while arrived.load(Ordering::Acquire) < threads {
+                        std::hint::spin_loop();
+                    }
+                    let t0 = Instant::now();
+                    for _ in 0..n {
+                        black_box(black_box(lock).read());
+                    }
+                    (t0, Instant::now())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reader thread"))
+            .collect()
+    });
+    let first = spans.iter().map(|s| s.0).min().expect("a reader");
+    let last = spans.iter().map(|s| s.1).max().expect("a reader");
+    last - first
+}
+
+fn read_scaling_of<L: Rw>(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let lock = L::new();
+    for n in thread_counts() {
+        g.bench_with_input(BenchmarkId::new(L::NAME, n), &n, |b, &n| {
+            b.iter_custom(|iters| run_readers(&lock, n, iters))
+        });
+    }
+}
+
+fn read_scaling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("percpu_read_scaling");
+    g.throughput(Throughput::Elements(1));
+    each_lock!(read_scaling_of(&mut g));
+    read_scaling_of::<Unlocked>(&mut g);
+    g.finish();
+}
+
+// ---- percpu_write --------------------------------------------------------
+
+/// Idle reader counts for the write benchmarks.
+const IDLE_READERS: [usize; 3] = [0, 2, 8];
+
+/// Runs `f` while `k` threads that have each read `lock` once stay alive,
+/// blocked (a `PercpuRwSem` keeps their slots; writers sum them).
+fn with_idle_readers<L: Rw, R>(lock: &L, k: usize, f: impl FnOnce() -> R) -> R {
+    let registered = Barrier::new(k + 1);
+    thread::scope(|s| {
+        // Each reader waits on its own channel; dropping the senders (also on
+        // a panic in `f`) lets them exit.
+        let _release: Vec<mpsc::Sender<()>> = (0..k)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel::<()>();
+                let registered = &registered;
+                s.spawn(move || {
+                    black_box(lock.read());
+                    registered.wait();
+                    let _ = rx.recv();
+                });
+                tx
+            })
+            .collect();
+        registered.wait();
+        f()
+    })
+}
+
+fn write_of<L: Rw>(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let lock = L::new();
+    for k in IDLE_READERS {
+        with_idle_readers(&lock, k, || {
+            g.bench_with_input(BenchmarkId::new(L::NAME, k), &k, |b, _| {
+                b.iter_custom(|iters| {
+                    let t0 = Instant::now();
+                    for _ in 0..iters {
+                        black_box(&lock).write();
+                    }
+                    t0.elapsed()
+                })
+            });
+        });
+    }
+}
+
+fn write(c: &mut Criterion) {
+    let mut g = c.benchmark_group("percpu_write");
+    each_lock!(write_of(&mut g));
+    g.finish();
+}
+
+// ---- latency tables (outside criterion) ----------------------------------
+
+/// How the bench binary was invoked, for the tables criterion does not run.
+struct Mode {
+    /// `--test`: a handful of operations, to prove the code runs.
+    smoke: bool,
+    /// Whether the tables run at all: not under `--list`, and not when a
+    /// name filter excludes `percpu_write`.
+    run: bool,
+}
+
+fn mode() -> Mode {
+    // Criterion's options that take a value (the next argument is not a
+    // name filter).
+    const VALUED: &[&str] = &[
+        "--color",
+        "-c",
+        "--save-baseline",
+        "-s",
+        "--baseline",
+        "-b",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+        "--plotting-backend",
+        "--output-format",
+        "--format",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let smoke = args.iter().any(|a| a == "--test");
+    let list = args.iter().any(|a| a == "--list");
+    let mut filtered_out = false;
+    for (i, a) in args.iter().enumerate() {
+        let after_valued = i > 0 && VALUED.contains(&args[i - 1].as_str());
+        if !a.starts_with('-') && !after_valued {
+            filtered_out |=
+                !("percpu_write_latency".contains(a.as_str()) || a.contains("percpu_write"));
+        }
+    }
+    Mode {
+        smoke,
+        run: !list && !filtered_out,
+    }
+}
+
+/// Nanoseconds, sorted, summarised as `median p99 max` in microseconds.
+fn summary(ns: &mut [u64]) -> String {
+    if ns.is_empty() {
+        return "— | — | —".into();
+    }
+    ns.sort_unstable();
+    let at = |q: f64| quantile(ns, q) as f64 / 1000.0;
+    format!("{:.2} | {:.2} | {:.2}", at(0.5), at(0.99), at(1.0))
+}
+
+/// Each write timed on its own, `writes` of them, with `k` idle readers.
+fn writer_latency_of<L: Rw>(writes: usize) {
+    let lock = L::new();
+    for k in IDLE_READERS {
+        let mut ns = with_idle_readers(&lock, k, || {
+            for _ in 0..writes / 10 + 1 {
+                lock.write(); // warm-up
+            }
+            (0..writes)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    black_box(&lock).write();
+                    t0.elapsed().as_nanos() as u64
+                })
+                .collect::<Vec<u64>>()
+        });
+        println!("| {} | {k} | {} |", L::NAME, summary(&mut ns));
+    }
+}
+
+/// Read pairs slower than this are counted apart (stalled).
+const STALL_NS: u64 = 1_000;
+
+/// The value at quantile `q` of sorted `v`.
+fn quantile(v: &[u64], q: f64) -> u64 {
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// One reader thread times every read pair while a writer thread writes
+/// `writes` times, one write every `gap` (spinning, so the writer stays on
+/// its core), with 2 idle readers registered. With `write` false the writer
+/// thread only spins for as long: the reader's tail from the machine alone
+/// (timer, interrupts, preemption), the floor the other rows stand on.
+fn reader_stall_of<L: Rw>(writes: usize, gap: Duration, label: &str, write: bool) {
+    let lock = L::new();
+    let done = AtomicBool::new(false);
+    let started = AtomicBool::new(false);
+    let (mut read_ns, mut write_ns) = with_idle_readers(&lock, 2, || {
+        thread::scope(|s| {
+            let reader = s.spawn(|| {
+                black_box(lock.read());
+                let mut read_ns = Vec::with_capacity(1 << 20);
+                while !done.load(Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    black_box(black_box(&lock).read());
+                    read_ns.push(t0.elapsed().as_nanos() as u64);
+                    if read_ns.len() == 1 {
+                        // The writer starts once the reader is running.
+                        started.store(true, Ordering::Release);
+                    }
+                }
+                read_ns
+            });
+            while !started.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            let spin = |d: Duration| {
+                let t = Instant::now();
+                while t.elapsed() < d {
+                    std::hint::spin_loop();
+                }
+            };
+            spin(gap);
+            let mut write_ns = Vec::with_capacity(writes);
+            for _ in 0..writes {
+                if write {
+                    let t0 = Instant::now();
+                    black_box(&lock).write();
+                    write_ns.push(t0.elapsed().as_nanos() as u64);
+                }
+                spin(gap);
+            }
+            done.store(true, Ordering::Relaxed);
+            let read_ns = reader.join().expect("reader thread");
+            (read_ns, write_ns)
+        })
+    });
+    read_ns.sort_unstable();
+    let stalled = read_ns.len() - read_ns.partition_point(|&ns| ns <= STALL_NS);
+    println!(
+        "| {label} | {} | {} | {} | {} | {} | {} | {:.1} | {stalled} | {} |",
+        write_ns.len(),
+        read_ns.len(),
+        quantile(&read_ns, 0.5),
+        quantile(&read_ns, 0.999),
+        quantile(&read_ns, 0.9999),
+        quantile(&read_ns, 0.99999),
+        quantile(&read_ns, 1.0) as f64 / 1000.0,
+        summary(&mut write_ns)
+    );
+}
+
+fn stall_row<L: Rw>(writes: usize, gap: Duration) {
+    reader_stall_of::<L>(writes, gap, L::NAME, true);
+}
+
+fn latency_tables(_: &mut Criterion) {
+    let mode = mode();
+    if !mode.run {
+        return;
+    }
+    let (writes, stall_writes) = if mode.smoke { (20, 5) } else { (20_000, 2_000) };
+    let gap = Duration::from_micros(100);
+    println!(
+        "\npercpu barrier: {:?}\n\nwrite lock+unlock, each timed alone ({writes} writes; \
+         the clock adds ~25 ns), µs:\n\n\
+         | lock | idle readers | median | p99 | max |\n|---|---:|---:|---:|---:|",
+        kernsync::percpu::barrier()
+    );
+    each_lock!(writer_latency_of(writes));
+    println!(
+        "\nreader stall: one reader times every read pair (the clock included) while a writer \
+         writes every {gap:?}, 2 idle readers registered; read quantiles in ns, max in µs, \
+         stalled = reads over {STALL_NS} ns; writes in µs:\n\n\
+         | lock | writes | reads | read p50 | p99.9 | p99.99 | p99.999 | read max µs \
+         | stalled | write median | write p99 | write max |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    reader_stall_of::<PercpuRwSem<u64>>(stall_writes, gap, "no writer (kernsync_percpu)", false);
+    each_lock!(stall_row(stall_writes, gap));
+    println!();
+}
+
+criterion_group!(benches, read_pair, read_scaling, write, latency_tables);
+criterion_main!(benches);
