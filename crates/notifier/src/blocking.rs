@@ -220,7 +220,6 @@ impl<E: ?Sized + 'static> Registration<'_, E> {
     /// it borrows may be freed). From inside a call of the same chain, it
     /// only guarantees the callback is not called again once the calls now
     /// running end.
-    #[track_caller]
     pub fn unregister(self) {
         // Drop does it.
     }

@@ -85,15 +85,14 @@ impl Slot {
         }
     }
 
-    /// Gives up ownership of a slot that counts a read its thread is making
-    /// during teardown (after its table is gone): the read's unlock needs
-    /// the slot no more than its count store, and once the count is back to
-    /// zero the next claim reuses it.
+    /// Gives up ownership of a slot that counts a read (or a section) its
+    /// thread is making during teardown (after its table is gone): the
+    /// unlock needs the slot no more than its count store, and once the count
+    /// is back to zero the next claim reuses it.
     ///
     /// # Safety
     /// `slot` is an `OWNED` slot of the caller's, claimed for this one read,
     /// whose lock is alive.
-    #[cfg(not(loom))]
     pub(crate) unsafe fn disown(slot: *const Slot) {
         // Release: pairs with the Acquire of `claim`, as `abandon`'s does.
         // SAFETY: the caller's slot, alive while the lock is.

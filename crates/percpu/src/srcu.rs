@@ -87,7 +87,6 @@ struct Line {
 pub struct SrcuReadGuard<'a> {
     srcu: &'a Srcu,
     slot: *const Slot,
-    transient: bool,
     held: Held,
     _not_send: PhantomData<*const ()>,
 }
@@ -152,10 +151,15 @@ impl Srcu {
     #[track_caller]
     pub fn read(&self) -> SrcuReadGuard<'_> {
         let held = self.map.acquire(Mode::RecursiveRead);
-        let (slot, transient) = match crate::local::cached(&self.inner.id) {
-            Some(slot) => (slot, false),
-            None => self.my_slot_slow(),
-        };
+        match crate::local::cached(&self.inner.id) {
+            Some(slot) => self.enter(slot, held),
+            None => self.read_cold(held),
+        }
+    }
+
+    /// Counts a section in through `slot`.
+    #[inline(always)]
+    fn enter(&self, slot: *const Slot, held: Held) -> SrcuReadGuard<'_> {
         // SAFETY: the thread's own slot (or one claimed for this section),
         // alive while the domain is.
         let s = unsafe { &*slot };
@@ -174,10 +178,24 @@ impl Srcu {
         SrcuReadGuard {
             srcu: self,
             slot,
-            transient,
             held,
             _not_send: PhantomData,
         }
+    }
+
+    /// `read` when the cache misses (a first section, a switch between
+    /// domains, a section during thread teardown).
+    #[cold]
+    #[inline(never)]
+    fn read_cold(&self, held: Held) -> SrcuReadGuard<'_> {
+        let (slot, transient) = self.my_slot_slow();
+        let guard = self.enter(slot, held);
+        if transient {
+            // SAFETY: claimed for this section, which now counts in it; the
+            // next claim reuses it once the section has ended.
+            unsafe { Slot::disown(slot) };
+        }
+        guard
     }
 
     #[cold]
@@ -281,10 +299,6 @@ impl Drop for SrcuReadGuard<'_> {
         // Release: the section's reads happen before a writer that sees it
         // end (its Acquire load).
         s.count.store(v - 1, Ordering::Release);
-        if self.transient {
-            // SAFETY: claimed for this section alone; its count is zero.
-            unsafe { Slot::release(self.slot) };
-        }
         self.srcu
             .map
             .release(core::mem::replace(&mut self.held, Held::UNTRACKED));

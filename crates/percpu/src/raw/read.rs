@@ -96,19 +96,17 @@ impl RawPercpuRwSem {
     #[cold]
     #[inline(never)]
     pub(super) fn enter_slow(&self, token: ReadToken) -> ReadToken {
-        match self.enter_slow_until(token, None) {
-            Ok(token) => token,
-            Err(_) => unreachable!("an untimed read does not time out"),
-        }
+        self.enter_slow_until(token, None)
+            .expect("an untimed read does not time out")
     }
 
-    /// The slow path with a deadline; on timeout, the token is handed back
-    /// (its count out again) for the caller to give up.
+    /// The slow path with a deadline; `None` on timeout, with the count out
+    /// again.
     pub(super) fn enter_slow_until(
         &self,
         token: ReadToken,
         deadline: Option<Instant>,
-    ) -> Result<ReadToken, ReadToken> {
+    ) -> Option<ReadToken> {
         let slot = token.slot();
         loop {
             // Dekker with `write_until`: our count store (made by the caller
@@ -117,7 +115,7 @@ impl RawPercpuRwSem {
             fence(Ordering::SeqCst);
             // Acquire: pairs with the Release of `release_readers`.
             if self.write.0.block.load(Ordering::Acquire) & HELD == 0 {
-                return Ok(token);
+                return Some(token);
             }
             self.back_out(slot);
             let validate = || self.write.0.block.load(Ordering::Relaxed) & HELD != 0;
@@ -137,8 +135,8 @@ impl RawPercpuRwSem {
             };
             match parked {
                 // The leaving writer counted us in (`release_readers`).
-                ParkResult::Unparked(_) => return Ok(token),
-                ParkResult::TimedOut => return Err(token),
+                ParkResult::Unparked(_) => return Some(token),
+                ParkResult::TimedOut => return None,
                 // The writer left before we queued: count in again.
                 ParkResult::Invalid => count_in(slot),
             }
@@ -209,7 +207,7 @@ impl RawPercpuRwSem {
         if self.read.0.mode.load(Ordering::Acquire) == 0 {
             return Some(token);
         }
-        self.enter_slow_until(token, Some(deadline)).ok()
+        self.enter_slow_until(token, Some(deadline))
     }
 
     /// Releases a read.
