@@ -6,9 +6,11 @@
 //! - `percpu_read_pair/*`: one thread, a read lock + unlock pair, uncontended.
 //! - `percpu_read_scaling/<lock>/<N>`: N threads (1, 2, and
 //!   `available_parallelism` if larger) share one lock, each doing read pairs
-//!   in a loop; the time is from the first thread's start to the last one's
-//!   end, divided by the read pairs of all threads together (so perfect
-//!   scaling halves it from 1 to 2 threads; the throughput column is pairs/s).
+//!   in a loop; the time is from the start signal to the last thread's end,
+//!   divided by the read pairs of all threads together (so perfect scaling
+//!   halves it from 1 to 2 threads; the throughput column is pairs/s). The
+//!   threads live across samples (the thread criterion runs on is one of
+//!   them), so no thread start or join is inside a measurement.
 //!   `unlocked` is the control: the shared value read with no lock, what the
 //!   machine itself gives N threads (on a busy machine, less than N times one).
 //! - `percpu_write/<lock>/<K>`: one writer's lock + unlock pair while K threads
@@ -21,7 +23,11 @@
 //! readers (median, p99, max), and the stall readers see while a writer runs
 //! (one reader thread timing every read pair while another thread writes
 //! every 100 µs; quantiles of the read pairs, beside a row where the writer
-//! thread does not write, the machine's own tail).
+//! thread does not write, the machine's own tail). Last, a paired scaling
+//! table (`percpu_scaling_paired`): bursts of one thread then two, the
+//! 2-vs-1 ratio taken within each pair, because on a VM whose speed drifts
+//! over seconds the ratio of criterion's separate 1- and 2-thread estimates
+//! measures the drift as much as the lock.
 //!
 //! `cargo bench --bench percpu` measures the locks as users ship them (checks
 //! compiled out); `cargo bench --bench percpu -- --test` is the CI smoke (each
@@ -184,46 +190,99 @@ fn thread_counts() -> Vec<usize> {
     counts
 }
 
-/// `threads` threads share `iters` read pairs on `lock`; the time from the
-/// first one's start to the last one's end. Each thread reads once before
-/// the start (a `PercpuRwSem` reader claims its slot then), and the threads
-/// start together off a spinning barrier (no futex wake-up skew).
-fn run_readers<L: Rw>(lock: &L, threads: usize, iters: u64) -> Duration {
-    let arrived = AtomicUsize::new(0);
-    let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
-        let handles: Vec<_> = (0..threads as u64)
-            .map(|t| {
-                let n = iters / threads as u64 + u64::from(t < iters % threads as u64);
-                let arrived = &arrived;
-                s.spawn(move || {
-                    black_box(lock.read());
-                    arrived.fetch_add(1, Ordering::AcqRel);
-                    while arrived.load(Ordering::Acquire) < threads {
-                        std::hint::spin_loop();
-                    }
-                    let t0 = Instant::now();
-                    for _ in 0..n {
-                        black_box(black_box(lock).read());
-                    }
-                    (t0, Instant::now())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("reader thread"))
-            .collect()
-    });
-    let first = spans.iter().map(|s| s.0).min().expect("a reader");
-    let last = spans.iter().map(|s| s.1).max().expect("a reader");
-    last - first
+/// The readers of one scaling benchmark, kept alive across criterion's
+/// samples: `threads - 1` helper threads plus the thread criterion runs on.
+/// Spawning threads for every sample would put a thread start, a join and
+/// the scheduler's placement of fresh threads inside each measurement; a
+/// team pays them once, and every sample is just a start signal, the read
+/// pairs, and a count of finished helpers.
+struct Team {
+    threads: usize,
+    /// Bumped once per sample; helpers start when it changes.
+    round: AtomicU64,
+    /// Read pairs each helper does this round.
+    quota: AtomicU64,
+    /// Helpers done with this round.
+    done: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Team {
+    fn new(threads: usize) -> Self {
+        Team {
+            threads,
+            round: AtomicU64::new(0),
+            quota: AtomicU64::new(0),
+            done: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// A helper's life: read once (a `PercpuRwSem` reader claims its slot
+    /// then, outside any measurement), then one quota of read pairs per
+    /// round until told to stop. Between rounds it spins (a futex wake-up
+    /// would put the scheduler's latency into the sample), yielding now and
+    /// then so a machine with fewer cores than threads still progresses.
+    fn helper<L: Rw>(&self, lock: &L) {
+        black_box(lock.read());
+        let mut seen = 0;
+        loop {
+            let mut spins = 0u32;
+            let round = loop {
+                let r = self.round.load(Ordering::Acquire);
+                if r != seen {
+                    break r;
+                }
+                if self.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                spins += 1;
+                if spins.is_multiple_of(1024) {
+                    thread::yield_now();
+                }
+                std::hint::spin_loop();
+            };
+            seen = round;
+            for _ in 0..self.quota.load(Ordering::Relaxed) {
+                black_box(black_box(lock).read());
+            }
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// One sample: `iters` read pairs shared among the team; the time from
+    /// the start signal until the last reader is done.
+    fn run<L: Rw>(&self, lock: &L, iters: u64) -> Duration {
+        let helpers = self.threads as u64 - 1;
+        let each = iters / self.threads as u64;
+        let own = iters - each * helpers;
+        self.quota.store(each, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+        let t0 = Instant::now();
+        self.round.fetch_add(1, Ordering::Release);
+        for _ in 0..own {
+            black_box(black_box(lock).read());
+        }
+        while self.done.load(Ordering::Acquire) < helpers as usize {
+            std::hint::spin_loop();
+        }
+        t0.elapsed()
+    }
 }
 
 fn read_scaling_of<L: Rw>(g: &mut BenchmarkGroup<'_, WallTime>) {
     let lock = L::new();
+    black_box(lock.read());
     for n in thread_counts() {
-        g.bench_with_input(BenchmarkId::new(L::NAME, n), &n, |b, &n| {
-            b.iter_custom(|iters| run_readers(&lock, n, iters))
+        let team = Team::new(n);
+        thread::scope(|s| {
+            for _ in 1..n {
+                s.spawn(|| team.helper(&lock));
+            }
+            g.bench_with_input(BenchmarkId::new(L::NAME, n), &n, |b, _| {
+                b.iter_custom(|iters| team.run(&lock, iters))
+            });
+            team.stop.store(true, Ordering::Release);
         });
     }
 }
@@ -295,11 +354,12 @@ struct Mode {
     /// `--test`: a handful of operations, to prove the code runs.
     smoke: bool,
     /// Whether the tables run at all: not under `--list`, and not when a
-    /// name filter excludes `percpu_write`.
+    /// name filter excludes them (`name`, or any filter contained in it).
     run: bool,
 }
 
-fn mode() -> Mode {
+/// How the tables named `name` should run, from the bench's arguments.
+fn mode(name: &str) -> Mode {
     // Criterion's options that take a value (the next argument is not a
     // name filter).
     const VALUED: &[&str] = &[
@@ -330,8 +390,7 @@ fn mode() -> Mode {
     for (i, a) in args.iter().enumerate() {
         let after_valued = i > 0 && VALUED.contains(&args[i - 1].as_str());
         if !a.starts_with('-') && !after_valued {
-            filtered_out |=
-                !("percpu_write_latency".contains(a.as_str()) || a.contains("percpu_write"));
+            filtered_out |= !(name.contains(a.as_str()) || a.contains(name));
         }
     }
     Mode {
@@ -447,7 +506,7 @@ fn stall_row<L: Rw>(writes: usize, gap: Duration) {
 }
 
 fn latency_tables(_: &mut Criterion) {
-    let mode = mode();
+    let mode = mode("percpu_write_latency");
     if !mode.run {
         return;
     }
@@ -473,5 +532,108 @@ fn latency_tables(_: &mut Criterion) {
     println!();
 }
 
-criterion_group!(benches, read_pair, read_scaling, write, latency_tables);
+// ---- percpu_scaling_paired -----------------------------------------------
+
+/// `threads` threads each do `each` read pairs on `lock`, started together
+/// off a spinning barrier after each has read once; the time from the first
+/// one's start to the last one's end.
+fn burst<L: Rw>(lock: &L, threads: usize, each: u64) -> Duration {
+    let arrived = AtomicUsize::new(0);
+    let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let arrived = &arrived;
+                s.spawn(move || {
+                    black_box(lock.read());
+                    arrived.fetch_add(1, Ordering::AcqRel);
+                    while arrived.load(Ordering::Acquire) < threads {
+                        std::hint::spin_loop();
+                    }
+                    let t0 = Instant::now();
+                    for _ in 0..each {
+                        black_box(black_box(lock).read());
+                    }
+                    (t0, Instant::now())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reader thread"))
+            .collect()
+    });
+    let first = spans.iter().map(|s| s.0).min().expect("a reader");
+    let last = spans.iter().map(|s| s.1).max().expect("a reader");
+    last - first
+}
+
+/// One row of the paired scaling table: `reps` pairs of bursts, one thread
+/// then two (the order alternating), each thread doing about `target`'s
+/// worth of read pairs; the 2-vs-1 throughput ratio of each pair, so the
+/// machine's drift over seconds (which moves criterion's separate 1- and
+/// 2-thread estimates apart) cancels within a pair.
+fn paired_scaling_of<L: Rw>(reps: usize, target: Duration) {
+    let lock = L::new();
+    let probe = 200_000;
+    let per = burst(&lock, 1, probe).as_secs_f64() / probe as f64;
+    let each = ((target.as_secs_f64() / per.max(1e-10)) as u64).max(1_000);
+    let (mut one, mut two, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..reps {
+        let (t1, t2) = if rep.is_multiple_of(2) {
+            let t1 = burst(&lock, 1, each);
+            (t1, burst(&lock, 2, each))
+        } else {
+            let t2 = burst(&lock, 2, each);
+            (burst(&lock, 1, each), t2)
+        };
+        one.push(t1.as_secs_f64() * 1e9 / each as f64);
+        two.push(t2.as_secs_f64() * 1e9 / (2 * each) as f64);
+        ratio.push(2.0 * t1.as_secs_f64() / t2.as_secs_f64());
+    }
+    let med = |v: &mut Vec<f64>, q: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * q).round() as usize]
+    };
+    println!(
+        "| {} | {:.2} | {:.2} | **{:.2}x** | {:.2}x | {:.2}x | {:.2}x |",
+        L::NAME,
+        med(&mut one, 0.5),
+        med(&mut two, 0.5),
+        med(&mut ratio, 0.5),
+        med(&mut ratio, 0.25),
+        med(&mut ratio, 0.75),
+        med(&mut ratio, 0.0),
+    );
+}
+
+fn paired_scaling(_: &mut Criterion) {
+    let mode = mode("percpu_scaling_paired");
+    if !mode.run {
+        return;
+    }
+    let (reps, target) = if mode.smoke {
+        (2, Duration::from_micros(200))
+    } else {
+        (40, Duration::from_millis(20))
+    };
+    println!(
+        "\nread scaling, paired: {reps} pairs of bursts (1 thread, then 2; ~{target:?} of read \
+         pairs per thread each); ns per read pair over all threads, and the 2-vs-1 throughput \
+         ratio of each pair:\n\n\
+         | lock | 1 thread ns | 2 threads ns | 2 vs 1 median | p25 | p75 | min |\n\
+         |---|---:|---:|---:|---:|---:|---:|"
+    );
+    each_lock!(paired_scaling_of(reps, target));
+    paired_scaling_of::<Unlocked>(reps, target);
+    println!();
+}
+
+criterion_group!(
+    benches,
+    read_pair,
+    read_scaling,
+    write,
+    latency_tables,
+    paired_scaling
+);
 criterion_main!(benches);
