@@ -4,7 +4,11 @@
 //! `RwSem` and `Mutex`; `pc_read`, `pc_write` for kernsync's `PercpuRwSem`;
 //! `pl_*` for parking_lot; `std_*` for std; `sl_read`, `sl_write` for
 //! crossbeam's `ShardedLock`), so the difference of two runs' instruction
-//! counts over the difference in `N` is the cost of one pair.
+//! counts over the difference in `N` is the cost of one pair. The notifier
+//! variants time one call of a chain of 8 trivial callbacks instead:
+//! `nf_call8` (`NotifierChain`), `anf_call8` (`AtomicNotifierChain`),
+//! `pl_vec8` (parking_lot `RwLock<Vec<Box<dyn Fn>>>`), `vec8` (the boxed
+//! callbacks in a plain `Vec`, no lock).
 //!
 //! `pc_write` counts user-space instructions only: the `membarrier` syscall a
 //! `PercpuRwSem` writer makes is invisible to callgrind. Under valgrind the
@@ -15,6 +19,7 @@
 use std::hint::black_box;
 
 use crossbeam_utils::sync::ShardedLock;
+use kernsync::notifier::{AtomicNotifierChain, NotifierChain, Verdict};
 use kernsync::percpu::PercpuRwSem;
 use kernsync::rwsem::{Mutex, RwSem};
 
@@ -29,6 +34,30 @@ macro_rules! pairs {
             pair(black_box(&lock), |$l| $body);
         }
     }};
+}
+
+/// The trivial callback of the notifier variants.
+fn callback(e: &u64) -> Verdict {
+    black_box(e);
+    Verdict::Continue
+}
+
+type BoxedFn = Box<dyn Fn(&u64) -> Verdict + Send + Sync>;
+
+/// Calls every boxed callback until one does not continue (the peers' walk).
+fn walk(fs: &[BoxedFn], event: &u64) -> usize {
+    let mut n = 0;
+    for f in fs {
+        n += 1;
+        if f(event) != Verdict::Continue {
+            break;
+        }
+    }
+    n
+}
+
+fn boxed8() -> Vec<BoxedFn> {
+    (0..8).map(|_| Box::new(callback) as BoxedFn).collect()
 }
 
 fn main() {
@@ -64,6 +93,26 @@ fn main() {
             black_box(*l.read().unwrap());
         }),
         "sl_write" => pairs!(n, ShardedLock::new(0u64), |l| *l.write().unwrap() += 1),
+        "nf_call8" => {
+            let chain = NotifierChain::<u64>::new();
+            let _regs: Vec<_> = (0..8).map(|_| chain.subscribe(callback, 0)).collect();
+            pairs!(n, &chain, |c| {
+                black_box(c.call(&1).called);
+            })
+        }
+        "anf_call8" => {
+            let chain = AtomicNotifierChain::<u64>::new();
+            let _regs: Vec<_> = (0..8).map(|_| chain.subscribe(callback, 0)).collect();
+            pairs!(n, &chain, |c| {
+                black_box(c.call(&1).called);
+            })
+        }
+        "pl_vec8" => pairs!(n, parking_lot::RwLock::new(boxed8()), |l| {
+            black_box(walk(&l.read(), &1));
+        }),
+        "vec8" => pairs!(n, boxed8(), |v| {
+            black_box(walk(v, &1));
+        }),
         other => {
             eprintln!("unknown variant {other:?}");
             std::process::exit(2);
