@@ -15,11 +15,15 @@
 //!   must equal `bare` (the hooks are empty inline functions).
 //!
 //! Groups:
-//! - `acquire_release`: one lock, taken and released.
-//! - `nested_pair`: A then B, released in reverse (a chain of two).
-//! - `classes_in_graph/N`: the nested pair while the graph holds N other
+//! - `lockdep_acquire_release`: one lock, taken and released.
+//! - `lockdep_nested_pair`: A then B, released in reverse (a chain of two).
+//! - `lockdep_classes_in_graph/N`: the nested pair while the graph holds N other
 //!   classes with an edge each; the cached path must not grow with N.
-//! - `threads/N`: N threads (1 or 2), each taking its own cached nested pair;
+//! - `lockdep_chain_miss` (a table printed outside criterion, checks on
+//!   only): a nested pair whose chain the validator has never seen (a new
+//!   class, edge and chain, and a cycle search), timed one by one beside the
+//!   same pair cached.
+//! - `lockdep_threads/N`: N threads (1 or 2), each taking its own cached nested pair;
 //!   the time for every thread to finish its iterations. With no shared write
 //!   on the hit path, 2 threads on this 2-core machine take about as long as 1.
 
@@ -109,7 +113,7 @@ fn class(name: &str) -> &'static LockClass {
 }
 
 fn acquire_release(c: &mut Criterion) {
-    let mut g = c.benchmark_group("acquire_release");
+    let mut g = c.benchmark_group("lockdep_acquire_release");
     let bare = Bare::new();
     g.bench_function("bare", |b| b.iter(|| bare.with(|| black_box(1))));
     let checked = Checked::new(class("bench_single"));
@@ -118,6 +122,14 @@ fn acquire_release(c: &mut Criterion) {
             let _g = checked.lock();
             black_box(1)
         })
+    });
+    // kernsync's own types over one raw lock: `Mutex` (checked) and
+    // `lock_api::Mutex<RawMutex, _>` (the same raw lock, never checked).
+    let ks = kernsync::rwsem::Mutex::new(0u64);
+    g.bench_function("kernsync_mutex", |b| b.iter(|| *black_box(&ks).lock() += 1));
+    let raw = lock_api::Mutex::<kernsync::rwsem::RawMutex, u64>::new(0);
+    g.bench_function("kernsync_raw_mutex", |b| {
+        b.iter(|| *black_box(&raw).lock() += 1)
     });
     let pl = parking_lot::Mutex::new(0u64);
     g.bench_function("parking_lot", |b| b.iter(|| *black_box(&pl).lock() += 1));
@@ -134,7 +146,7 @@ fn checked_pair(a: &Checked, b: &Checked) {
 }
 
 fn nested_pair(c: &mut Criterion) {
-    let mut g = c.benchmark_group("nested_pair");
+    let mut g = c.benchmark_group("lockdep_nested_pair");
     let (ba, bb) = (Bare::new(), Bare::new());
     g.bench_function("bare", |b| b.iter(|| ba.with(|| bb.with(|| black_box(1)))));
     let (ca, cb) = (
@@ -178,7 +190,7 @@ fn grow_graph(maps: &mut Vec<LockMap>, n: usize) {
 }
 
 fn classes_in_graph(c: &mut Criterion) {
-    let mut g = c.benchmark_group("classes_in_graph");
+    let mut g = c.benchmark_group("lockdep_classes_in_graph");
     let (a, b) = (
         Checked::new(class("bench_scale_a")),
         Checked::new(class("bench_scale_b")),
@@ -239,7 +251,7 @@ fn run_threads(
 }
 
 fn threads(c: &mut Criterion) {
-    let mut g = c.benchmark_group("threads");
+    let mut g = c.benchmark_group("lockdep_threads");
     let classes: Vec<_> = (0..2)
         .map(|t| {
             (
@@ -260,11 +272,103 @@ fn threads(c: &mut Criterion) {
     g.finish();
 }
 
+// ---- lockdep_chain_miss --------------------------------------------------
+
+/// Whether a bench argument filters `name` out (criterion's filter is a
+/// substring match on the benchmark id; options and their values are not
+/// filters).
+fn selected(name: &str) -> bool {
+    const VALUED: &[&str] = &[
+        "--color",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+        "--plotting-backend",
+        "--output-format",
+        "--format",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        return false;
+    }
+    args.iter().enumerate().all(|(i, a)| {
+        a.starts_with('-')
+            || (i > 0 && VALUED.contains(&args[i - 1].as_str()))
+            || name.contains(a.as_str())
+            || a.contains(name)
+    })
+}
+
+/// The cost of a chain the validator has not seen: the first A→B with a
+/// fresh B adds a class, an edge and a chain, and runs the cycle search
+/// (none found). A miss cannot be repeated (the second time it is a hit), so
+/// this is a table of single timings outside criterion: `count` nested
+/// pairs, each with a class never taken before, beside the same pair taken
+/// again (now cached), µs. The graph grows by one class and one edge per
+/// miss; the default bounds (16,384 classes) allow a few thousand.
+fn chain_miss(_: &mut Criterion) {
+    if !selected("lockdep_chain_miss") {
+        return;
+    }
+    if !kernsync::lockdep::COMPILED_IN {
+        println!(
+            "\nlockdep_chain_miss: validation is compiled out (run with --features lockdep)\n"
+        );
+        return;
+    }
+    let smoke = std::env::args().any(|a| a == "--test");
+    let count = if smoke { 20 } else { 4000 };
+    let outer = Checked::new(class("bench_miss_outer"));
+    let inner: Vec<Checked> = (0..count)
+        .map(|i| Checked::new(class(&format!("bench_miss_{i}"))))
+        .collect();
+    let (mut miss, mut hit) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    for b in &inner {
+        let t = Instant::now();
+        checked_pair(&outer, b);
+        miss.push(t.elapsed().as_nanos() as u64);
+        let t = Instant::now();
+        checked_pair(&outer, b);
+        hit.push(t.elapsed().as_nanos() as u64);
+    }
+    let row = |name: &str, v: &mut Vec<u64>| {
+        v.sort_unstable();
+        let q = |f: f64| v[((v.len() - 1) as f64 * f) as usize] as f64 / 1000.0;
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(1.0)
+        );
+    };
+    println!(
+        "\nlockdep_chain_miss: {count} nested pairs outer→fresh class, each timed alone \
+         (the clock adds ~25 ns), µs:\n\n| pair | median | p90 | p99 | max |\n|---|---:|---:|---:|---:|"
+    );
+    row(
+        "first time (chain miss: new class, edge, cycle search)",
+        &mut miss,
+    );
+    row("second time (chain hit)", &mut hit);
+    println!();
+}
+
 criterion_group!(
     benches,
     acquire_release,
     nested_pair,
     classes_in_graph,
-    threads
+    threads,
+    chain_miss
 );
 criterion_main!(benches);

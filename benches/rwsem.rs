@@ -1,8 +1,8 @@
 //! kernsync-rwsem's locks against parking_lot's and std's, on the same
 //! workloads in one run.
 //!
-//! - `uncontended/*`: one thread, a lock+unlock pair: read, write, mutex.
-//! - `contended_90_10/*` and `contended_10_90/*`: two threads sharing one
+//! - `rwsem_uncontended/*`: one thread, a lock+unlock pair: read, write, mutex.
+//! - `rwsem_contended_90_10/*` and `rwsem_contended_10_90/*`: two threads sharing one
 //!   lock, 90% reads / 10% writes and the reverse; the time for both threads
 //!   to finish their operations (lower is better throughput).
 //!
@@ -79,7 +79,7 @@ fn contenders() -> Vec<(&'static str, Arc<dyn Rw>)> {
 }
 
 fn uncontended(c: &mut Criterion) {
-    let mut g = c.benchmark_group("uncontended");
+    let mut g = c.benchmark_group("rwsem_uncontended");
     for (name, lock) in contenders() {
         g.bench_function(format!("read_pair/{name}"), |b| {
             b.iter(|| black_box(lock.read()))
@@ -131,7 +131,7 @@ fn run_mix(lock: &Arc<dyn Rw>, iters: u64, writes_per_10: u64) -> Duration {
 }
 
 fn contended(c: &mut Criterion) {
-    for (group, writes) in [("contended_90_10", 1), ("contended_10_90", 9)] {
+    for (group, writes) in [("rwsem_contended_90_10", 1), ("rwsem_contended_10_90", 9)] {
         let mut g = c.benchmark_group(group);
         for (name, lock) in contenders() {
             g.bench_function(name, |b| {
