@@ -18,8 +18,15 @@ pub use park::{FilterOp, ParkResult, ParkToken, RequeueOp, SpinWait, UnparkResul
 
 /// parking_lot_core, with its `UnparkResult` (not constructible outside
 /// that crate) converted to ours so the loom twin can build one.
+///
+/// Every call runs as the lock's own internals for the validator
+/// ([`kernsync_lockdep::lock_internals`]): parking_lot_core allocates its hash table on the
+/// first park or unpark in a process and grows it as threads come, and
+/// those allocations belong to the lock, not to whatever no-alloc class or
+/// `no_alloc` scope the caller is in.
 #[cfg(not(loom))]
 mod park {
+    use kernsync_lockdep::lock_internals;
     pub use parking_lot_core::{FilterOp, ParkResult, ParkToken, RequeueOp, SpinWait, UnparkToken};
     use std::time::Instant;
 
@@ -58,9 +65,9 @@ mod park {
         timeout: Option<Instant>,
     ) -> ParkResult {
         // SAFETY: the caller upholds `park`'s contract, forwarded unchanged.
-        unsafe {
+        lock_internals(|| unsafe {
             parking_lot_core::park(key, validate, before_sleep, timed_out, park_token, timeout)
-        }
+        })
     }
 
     /// `parking_lot_core::unpark_one`.
@@ -73,7 +80,8 @@ mod park {
         callback: impl FnOnce(UnparkResult) -> UnparkToken,
     ) -> UnparkResult {
         // SAFETY: forwarded unchanged; see the caller's contract.
-        unsafe { parking_lot_core::unpark_one(key, |r| callback(r.into())) }.into()
+        lock_internals(|| unsafe { parking_lot_core::unpark_one(key, |r| callback(r.into())) })
+            .into()
     }
 
     /// `parking_lot_core::unpark_filter`.
@@ -87,7 +95,10 @@ mod park {
         callback: impl FnOnce(UnparkResult) -> UnparkToken,
     ) -> UnparkResult {
         // SAFETY: forwarded unchanged; see the caller's contract.
-        unsafe { parking_lot_core::unpark_filter(key, filter, |r| callback(r.into())) }.into()
+        lock_internals(|| unsafe {
+            parking_lot_core::unpark_filter(key, filter, |r| callback(r.into()))
+        })
+        .into()
     }
 
     /// `parking_lot_core::unpark_requeue`.
@@ -102,11 +113,11 @@ mod park {
         callback: impl FnOnce(RequeueOp, UnparkResult) -> UnparkToken,
     ) -> UnparkResult {
         // SAFETY: forwarded unchanged; see the caller's contract.
-        unsafe {
+        lock_internals(|| unsafe {
             parking_lot_core::unpark_requeue(key_from, key_to, validate, |op, r| {
                 callback(op, r.into())
             })
-        }
+        })
         .into()
     }
 }
