@@ -341,7 +341,13 @@ fn validate_chain(
             reports.push(r);
         }
     }
-    for i in 0..t.depth() {
+    // Innermost held lock first: when one acquisition closes cycles through
+    // several held locks, the one reported is through the lock taken last
+    // (the one Linux lockdep links the new lock to), and only that one: the
+    // others are the same deadlock seen from further out, and every edge is
+    // still recorded.
+    let mut reported = false;
+    for i in (0..t.depth()).rev() {
         let e = t.entry(i);
         let from = g.node(e.class, e.subclass)?;
         let held_at = if e.flags & E_ALLOC != 0 {
@@ -350,8 +356,11 @@ fn validate_chain(
             Site::Code(e.site)
         };
         if let Some(cycle) = g.add_edge(from, to, e.mode, a.mode, held_at, site, false)? {
-            if let Some(r) = cycle_report(g, t, Some(a), cycle) {
-                reports.push(r);
+            if !reported {
+                if let Some(r) = cycle_report(g, t, Some(a), cycle) {
+                    reports.push(r);
+                    reported = true;
+                }
             }
         }
     }
