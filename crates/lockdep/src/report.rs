@@ -298,7 +298,8 @@ impl fmt::Display for Report {
         writeln!(f, "WARNING: {}", self.title())?;
         writeln!(f, "{}", "-".repeat(60))?;
         writeln!(f, "thread '{}': {}", self.thread, self.detail)?;
-        if let Some(a) = &self.acquiring {
+        // A cycle's detail already names the lock being acquired and where.
+        if let (Some(a), true) = (&self.acquiring, self.cycle.is_empty()) {
             writeln!(f, "\n  {a}")?;
         }
         if !self.cycle.is_empty() {
@@ -306,8 +307,16 @@ impl fmt::Display for Report {
                 f,
                 "\nthe dependency chain (the last edge closes the cycle) is:\n"
             )?;
+            // Two sites under each edge, so no line repeats the class names.
             for (i, d) in self.cycle.iter().enumerate() {
-                writeln!(f, "-> #{i} {d}")?;
+                writeln!(f, "-> #{i} \"{}\" {} \"{}\"", d.from, d.kind(), d.to)?;
+                match d.held_at {
+                    Site::Declared(l) => writeln!(f, "       declared at {l}")?,
+                    held => {
+                        writeln!(f, "       held at  {held}")?;
+                        writeln!(f, "       taken at {}", d.taken_at)?;
+                    }
+                }
             }
             let names: Vec<&str> = self.cycle.iter().map(|d| d.from.as_str()).collect();
             writeln!(
