@@ -415,3 +415,37 @@ fn prepared_nodes_move_between_threads_and_may_be_dropped_unused() {
     assert_eq!(chain.len(), 1);
     assert_eq!(format!("{chain:?}"), "NotifierChain { callbacks: 1 }");
 }
+
+/// An atomic chain made with named classes reports under those names (its
+/// calls' `Srcu` here: a sleeping lock taken inside a callback).
+#[test]
+fn atomic_chain_with_classes_names_them_in_reports() {
+    use kernsync_lockdep::{is_enabled, LockClass};
+    static CALLS: LockClass = LockClass::new("reboot_notifier_calls");
+    static WRITERS: LockClass = LockClass::new("reboot_notifier_writers");
+    let chain: AtomicNotifierChain<u32> = AtomicNotifierChain::with_classes(&CALLS, &WRITERS);
+    let sleeping = kernsync_rwsem::Mutex::new(0u32);
+    let _r = chain.subscribe(
+        move |e: &u32| {
+            *sleeping.lock() += *e;
+            Verdict::Continue
+        },
+        0,
+    );
+    let (outcome, reports) = capture(|| chain.call(&1));
+    assert_eq!(outcome.called, 1);
+    if is_enabled() {
+        assert_eq!(reports.len(), 1, "{reports:#?}");
+        assert_eq!(reports[0].kind(), ReportKind::SleepInAtomic);
+        assert!(
+            reports[0]
+                .held_locks()
+                .iter()
+                .any(|h| h.class == "reboot_notifier_calls"),
+            "{}",
+            reports[0]
+        );
+    } else {
+        assert!(reports.is_empty());
+    }
+}
