@@ -71,7 +71,7 @@ const GALLERY_NAMES: &[&[Names]] = &[
     &[names(&[], &[])],
     &[names(&["stats"], &[])],
     &[names(&["raw_lock"], &[])],
-    &[names(&[], &[])],
+    &[names(&["queue_lock"], &[])],
     &[names(&["leaked_mutex"], &[])],
 ];
 

@@ -230,7 +230,17 @@ impl Report {
                     let _ = writeln!(s, "  {}({});", first.mode.verb(), first.class);
                     let _ = writeln!(s, "  {}({});", new.mode.verb(), new.class);
                     let _ = writeln!(s, "\n *** DEADLOCK ***\n");
-                    let _ = writeln!(s, " May be due to missing lock nesting notation");
+                    if first.mode.is_shared() && new.mode == Mode::Read {
+                        // A read under a read of the same lock: a waiting
+                        // writer between them deadlocks a fair lock.
+                        let _ = writeln!(
+                            s,
+                            " A writer waiting between the two reads blocks the second;\n \
+                             use a recursive read (read_recursive) if it must nest"
+                        );
+                    } else {
+                        let _ = writeln!(s, " May be due to missing lock nesting notation");
+                    }
                     s
                 }
                 _ => String::new(),

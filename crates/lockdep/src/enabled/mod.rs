@@ -407,8 +407,10 @@ impl LockMap {
     #[track_caller]
     pub fn assert_held(&self) {
         if self.held_here() == Some(false) {
+            let name = graph::class_label(self.bits() as u32, 0);
             slow::assertion(
-                format!("{} is not held", graph::class_label(self.bits() as u32, 0)),
+                format!("\"{name}\" is not held"),
+                vec![name],
                 Location::caller(),
             );
         }
@@ -418,8 +420,10 @@ impl LockMap {
     #[track_caller]
     pub fn assert_not_held(&self) {
         if self.held_here() == Some(true) {
+            let name = graph::class_label(self.bits() as u32, 0);
             slow::assertion(
-                format!("{} is held", graph::class_label(self.bits() as u32, 0)),
+                format!("\"{name}\" is held"),
+                vec![name],
                 Location::caller(),
             );
         }
@@ -552,7 +556,7 @@ pub fn allocation_path<R>(f: impl FnOnce() -> R) -> R {
 #[track_caller]
 pub fn assert_no_locks_held() {
     if config::validating() && THREAD.with(|t| t.depth() != 0) {
-        slow::assertion("locks are held".to_owned(), Location::caller());
+        slow::assertion("locks are held".to_owned(), Vec::new(), Location::caller());
     }
 }
 

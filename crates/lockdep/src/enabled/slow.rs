@@ -201,9 +201,15 @@ fn check(g: &mut Graph, t: &ThreadState, a: &Acq, key: u64, reports: &mut Vec<Re
         && g.first_report((ReportKind::SleepInAtomic, a.site))
     {
         let name = g.label(a.class(), a.subclass);
+        let what = if a.how == How::Alloc {
+            // An allocation may sleep (reclaim), as in the kernel.
+            "allocating (an allocation may sleep: reclaim)".to_owned()
+        } else {
+            format!("taking sleeping lock \"{name}\" at {site}")
+        };
         let mut r = report(
             ReportKind::SleepInAtomic,
-            format!("taking sleeping lock \"{name}\" at {site} in an atomic context"),
+            format!("{what} in an atomic context"),
             vec![name],
             g,
             t,
@@ -706,14 +712,14 @@ pub(crate) fn held_at_exit(t: &ThreadState) {
 }
 
 /// A failed lock assertion.
-pub(crate) fn assertion(what: String, site: &'static Location<'static>) {
+pub(crate) fn assertion(what: String, classes: Vec<String>, site: &'static Location<'static>) {
     super::thread::THREAD.with(|t| {
         let _busy = Busy::enter(t);
         let r = graph::try_with(|g| {
             report(
                 ReportKind::AssertionFailed,
                 format!("assertion at {site}: {what}"),
-                Vec::new(),
+                classes,
                 g,
                 t,
             )
