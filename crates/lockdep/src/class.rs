@@ -61,6 +61,12 @@ impl LockClass {
     /// classes (tests share one graph per process) or classes per object type
     /// discovered at run time. Each call makes a new class; its memory (a few
     /// dozen bytes plus the name) is never returned.
+    ///
+    /// The class's defining site is the caller's line (`#[track_caller]`).
+    /// Called through a function pointer (`names.map(LockClass::leak)`) it
+    /// is a line inside `core` instead, and exported graphs identify a class
+    /// by name and site: call it from a closure (`names.map(|n|
+    /// LockClass::leak(n))`).
     #[track_caller]
     pub fn leak(name: &str) -> &'static LockClass {
         let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
