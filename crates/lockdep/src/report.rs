@@ -308,9 +308,11 @@ impl fmt::Display for Report {
         writeln!(f, "WARNING: {}", self.title())?;
         writeln!(f, "{}", "-".repeat(60))?;
         writeln!(f, "thread '{}': {}", self.thread, self.detail)?;
-        // A cycle's detail already names the lock being acquired and where.
-        if let (Some(a), true) = (&self.acquiring, self.cycle.is_empty()) {
-            writeln!(f, "\n  {a}")?;
+        // Most details already name the lock being acquired and where.
+        if let Some(a) = &self.acquiring {
+            if !self.detail.contains(&a.site.to_string()) {
+                writeln!(f, "\n  {a}")?;
+            }
         }
         if !self.cycle.is_empty() {
             writeln!(
