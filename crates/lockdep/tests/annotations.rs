@@ -143,6 +143,27 @@ fn might_lock_recursive_read_of_a_read_held_class_is_fine() {
 
 // `might_sleep` reports are deduplicated by call site: each test below
 // reports from sites of its own.
+/// A succeeded trylock never waited: in an atomic section it is not a
+/// sleeping lock (a blocking acquisition of the same lock is).
+#[test]
+fn a_succeeded_try_in_an_atomic_section_is_not_a_sleep() {
+    let m = lock("annot.try_atomic.m");
+    let ((), reports) = capture(|| {
+        atomic_section(|| {
+            let h = m.try_acquired(Mode::Write);
+            m.release(h);
+        })
+    });
+    assert_eq!(kinds(&reports), []);
+    let ((), reports) = capture(|| {
+        atomic_section(|| {
+            let h = m.acquire(Mode::Write);
+            m.release(h);
+        })
+    });
+    assert_eq!(kinds(&reports), [ReportKind::SleepInAtomic]);
+}
+
 #[test]
 fn might_sleep_in_an_atomic_section_is_reported() {
     let ((), reports) = capture(|| {

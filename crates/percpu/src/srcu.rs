@@ -150,7 +150,11 @@ impl Srcu {
     #[inline]
     #[track_caller]
     pub fn read(&self) -> SrcuReadGuard<'_> {
-        let held = self.map.acquire(Mode::RecursiveRead);
+        // Recorded as an acquisition that cannot wait (a succeeded try): an
+        // SRCU read never blocks, so entering one in an atomic section is
+        // fine, and it adds no dependency into the domain, which only
+        // `synchronize` (a write) can close a deadlock through.
+        let held = self.map.try_acquired(Mode::RecursiveRead);
         match crate::local::cached(&self.inner.id) {
             Some(slot) => self.enter(slot, held),
             None => self.read_cold(held),

@@ -5,7 +5,7 @@
 //! never frees what a reader still uses.
 #![cfg(not(loom))]
 
-use kernsync_lockdep::{capture, ReportKind};
+use kernsync_lockdep::{atomic_section, capture, ReportKind};
 use kernsync_percpu::Srcu;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::thread;
@@ -160,4 +160,18 @@ fn publish_synchronize_free_never_frees_what_a_reader_uses_bounded_2000_swaps() 
         0,
         "a reader saw a freed value"
     );
+}
+
+/// A read section never blocks, so entering one inside an atomic section
+/// (an atomic notifier call nested in another's callback, say) is no sleep.
+#[test]
+fn a_read_section_inside_an_atomic_section_is_not_a_sleep() {
+    let d = Srcu::new();
+    let ((), reports) = capture(|| {
+        atomic_section(|| {
+            let _outer = d.read();
+            let _inner = d.read();
+        })
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
 }

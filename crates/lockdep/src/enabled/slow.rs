@@ -196,8 +196,11 @@ fn check(g: &mut Graph, t: &ThreadState, a: &Acq, key: u64, reports: &mut Vec<Re
     let mut order = 0;
     let mut merge = false;
     let site = acq_site(&a);
+    // A succeeded try cannot have waited: only acquisitions that may block
+    // are sleeping ones.
     if t.in_atomic()
         && a.class_flags() & FLAG_ATOMIC == 0
+        && a.how != How::Try
         && g.first_report((ReportKind::SleepInAtomic, a.site))
     {
         let name = g.label(a.class(), a.subclass);
