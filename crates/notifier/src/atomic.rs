@@ -14,6 +14,13 @@ use loom_writers::Mutex;
 
 use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
 
+/// The class of the writers' mutex of chains made by
+/// [`AtomicNotifierChain::new`]: one for all of them, which is sound because
+/// the mutex is held only while linking or unlinking (no user code runs under
+/// it, so two are never nested).
+#[cfg(not(loom))]
+static WRITERS: LockClass = LockClass::new("AtomicNotifierChain::writers");
+
 /// A chain of callbacks that must not sleep (Linux's atomic notifier
 /// chain), callable from atomic sections: a call never blocks, not even
 /// behind a writer.
@@ -72,7 +79,9 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
     pub const fn new() -> AtomicNotifierChain<E> {
         AtomicNotifierChain {
             calls: Srcu::new(),
-            writers: Mutex::new(()),
+            // Not the caller's line too: the two locks would be one class,
+            // and their edges would mix.
+            writers: Mutex::with_class((), &WRITERS),
             list: List::new(),
         }
     }
