@@ -127,7 +127,7 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
     /// after it. Takes the writers' mutex, so not from an atomic section.
     #[track_caller]
     pub fn register(&self, prepared: Prepared<E>) -> AtomicRegistration<'_, E> {
-        let node = prepared.into_raw();
+        let node = Box::into_raw(prepared.node);
         {
             let _w = self.writers.lock();
             kernsync_lockdep::no_alloc(|| {
@@ -135,14 +135,14 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
                 // allocates must be reported (tests/register_under_checked_alloc.rs).
                 #[cfg(kernsync_mutant_alloc_in_register)]
                 drop(std::hint::black_box(Box::new(0u8)));
-                // SAFETY: a fresh node from `Prepared::into_raw`, in no list; the
+                // SAFETY: a fresh node from `Box::into_raw`, in no list; the
                 // writers' mutex makes us the only writer.
                 unsafe { self.list.insert(node) }
             });
         }
         AtomicRegistration {
             chain: self,
-            // SAFETY: from `Prepared::into_raw`, never null.
+            // SAFETY: from `Box::into_raw`, never null.
             node: unsafe { NonNull::new_unchecked(node) },
         }
     }

@@ -100,7 +100,7 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
              deadlock (the call holds the chain's read side): prepare() here, register() after \
              the call returns"
         );
-        let node = prepared.into_raw();
+        let node = Box::into_raw(prepared.node);
         let dead = {
             let _w = self.lock.write();
             let dead = self.list.unlink_dead();
@@ -109,7 +109,7 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
                 // allocates must be reported (tests/register_under_checked_alloc.rs).
                 #[cfg(kernsync_mutant_alloc_in_register)]
                 drop(std::hint::black_box(Box::new(0u8)));
-                // SAFETY: a fresh node from `Prepared::into_raw`, in no list.
+                // SAFETY: a fresh node from `Box::into_raw`, in no list.
                 unsafe { self.list.insert(node) }
             });
             dead
@@ -118,7 +118,7 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
         unsafe { free_chain(dead) };
         Registration {
             chain: self,
-            // SAFETY: from `Prepared::into_raw`, never null.
+            // SAFETY: from `Box::into_raw`, never null.
             node: unsafe { NonNull::new_unchecked(node) },
         }
     }

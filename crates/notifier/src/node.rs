@@ -55,141 +55,57 @@ impl Outcome {
     }
 }
 
-/// One registered callback: the list's header, with the callback itself
-/// stored inline after it in the same allocation (see [`WithCallback`]).
-///
-/// Like Linux's `notifier_block`, a node carries a plain function pointer:
-/// a walk loads it from the line it already reads for `next` and calls it,
-/// with no box or vtable to load first (a `Vec<Box<dyn Fn>>` needs both).
-/// The pointer is monomorphised for the callback's type when the node is
-/// prepared, and so is `free`, which knows the whole allocation's layout.
-#[repr(C)]
+/// The callback type of a chain of events `E`.
+pub(crate) type Callback<E> = dyn Fn(&E) -> Verdict + Send + Sync;
+
+/// One registered callback.
 pub(crate) struct Node<E: ?Sized + 'static> {
     /// The next node (lower or equal priority); set before publication.
     next: AtomicPtr<Node<E>>,
-    /// Calls the callback stored after this header. Takes the node pointer
-    /// as loaded from the list (its provenance covers the whole allocation).
-    call: unsafe fn(*const Node<E>, &E) -> Verdict,
     priority: i32,
     /// Unregistered from inside a call of its chain: walks skip it; it is
     /// unlinked and freed by the chain's next writer.
     dead: AtomicBool,
     /// The chain's stack of dead nodes waiting to be unlinked.
     next_dead: AtomicPtr<Node<E>>,
-    /// Drops the callback and frees the allocation.
-    free: unsafe fn(*mut Node<E>),
-}
-
-/// The allocation behind a node: the header first (`repr(C)`), so a pointer
-/// to the whole is a pointer to the header, and back.
-#[repr(C)]
-struct WithCallback<E: ?Sized + 'static, F> {
-    node: Node<E>,
-    callback: F,
-}
-
-/// [`Node::call`] for callbacks of type `F`.
-///
-/// # Safety
-/// `node` points to the header of a live `WithCallback<E, F>`, with
-/// provenance over all of it.
-unsafe fn call_inline<E: ?Sized + 'static, F: Fn(&E) -> Verdict>(
-    node: *const Node<E>,
-    event: &E,
-) -> Verdict {
-    // SAFETY: the caller's contract; the header is the first field of a
-    // `repr(C)` struct, so the cast recovers the whole.
-    let whole = unsafe { &*node.cast::<WithCallback<E, F>>() };
-    (whole.callback)(event)
-}
-
-/// [`Node::free`] for callbacks of type `F`.
-///
-/// # Safety
-/// `node` came from [`Prepared::new`] with this `F` (a `Box` of the whole,
-/// turned into a header pointer) and is reachable by no one else.
-unsafe fn free_inline<E: ?Sized + 'static, F>(node: *mut Node<E>) {
-    // SAFETY: the caller's contract: the same allocation, the same type.
-    drop(unsafe { Box::from_raw(node.cast::<WithCallback<E, F>>()) });
-}
-
-impl<E: ?Sized + 'static> Node<E> {
-    /// Calls the callback of the node `p` points to.
-    ///
-    /// # Safety
-    /// `p` is a live node, as loaded from a list or from `Prepared` (not
-    /// re-derived from a `&Node`, whose provenance ends at the header).
-    #[inline]
-    pub(crate) unsafe fn call(p: *const Node<E>, event: &E) -> Verdict {
-        // SAFETY: the caller's contract.
-        unsafe { ((*p).call)(p, event) }
-    }
+    callback: Box<Callback<E>>,
 }
 
 /// A callback with its node allocated, not yet in any chain: made with no
 /// lock held, kept, sent to another thread or dropped unused at will, and
 /// linked by `register` without allocating.
 pub struct Prepared<E: ?Sized + 'static> {
-    /// Owned: one allocation holding the header and the callback.
-    node: ptr::NonNull<Node<E>>,
+    pub(crate) node: Box<Node<E>>,
 }
-
-// SAFETY: a `Prepared` owns its node; the callback is `Send + Sync`, and the
-// header's fields are atomics and plain values.
-unsafe impl<E: ?Sized + 'static> Send for Prepared<E> {}
-// SAFETY: `&Prepared` reads only the priority.
-unsafe impl<E: ?Sized + 'static> Sync for Prepared<E> {}
 
 impl<E: ?Sized + 'static> Prepared<E> {
     /// Allocates the node for `callback` at `priority` (higher runs first;
-    /// equal priorities run in registration order). Takes no lock. One
-    /// allocation: the callback is stored in the node.
-    pub fn new<F>(callback: F, priority: i32) -> Prepared<E>
-    where
-        F: Fn(&E) -> Verdict + Send + Sync + 'static,
-    {
-        let whole = Box::new(WithCallback {
-            node: Node {
+    /// equal priorities run in registration order). Takes no lock.
+    pub fn new(
+        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
+        priority: i32,
+    ) -> Prepared<E> {
+        Prepared {
+            node: Box::new(Node {
                 next: AtomicPtr::new(ptr::null_mut()),
-                call: call_inline::<E, F>,
                 priority,
                 dead: AtomicBool::new(false),
                 next_dead: AtomicPtr::new(ptr::null_mut()),
-                free: free_inline::<E, F>,
-            },
-            callback,
-        });
-        // SAFETY: from `Box::into_raw`, never null; the cast keeps the
-        // provenance of the whole allocation.
-        let node = unsafe { ptr::NonNull::new_unchecked(Box::into_raw(whole).cast::<Node<E>>()) };
-        Prepared { node }
+                callback: Box::new(callback),
+            }),
+        }
     }
 
     /// The priority it will be registered at.
     pub fn priority(&self) -> i32 {
-        // SAFETY: owned and alive.
-        unsafe { self.node.as_ref().priority }
-    }
-
-    /// Gives up the node to a list (`register`), without freeing it.
-    pub(crate) fn into_raw(self) -> *mut Node<E> {
-        let p = self.node.as_ptr();
-        core::mem::forget(self);
-        p
-    }
-}
-
-impl<E: ?Sized + 'static> Drop for Prepared<E> {
-    fn drop(&mut self) {
-        // SAFETY: owned, never linked (`into_raw` forgets `self`).
-        unsafe { free_node(self.node.as_ptr()) }
+        self.node.priority
     }
 }
 
 impl<E: ?Sized + 'static> fmt::Debug for Prepared<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Prepared")
-            .field("priority", &self.priority())
+            .field("priority", &self.node.priority)
             .finish_non_exhaustive()
     }
 }
@@ -228,7 +144,7 @@ impl<E: ?Sized + 'static> List<E> {
     /// Calls every live callback in order until one stops or fails;
     /// `on_ok` sees each node whose callback continued.
     #[inline]
-    pub(crate) fn walk(&self, event: &E, mut on_ok: impl FnMut(*const Node<E>)) -> Outcome {
+    pub(crate) fn walk(&self, event: &E, mut on_ok: impl FnMut(&Node<E>)) -> Outcome {
         let mut called = 0;
         // Acquire (here and for each `next`): pairs with the Release that
         // published the node, so it is seen whole.
@@ -239,9 +155,8 @@ impl<E: ?Sized + 'static> List<E> {
         while let Some(n) = unsafe { p.as_ref() } {
             if !n.dead.load(Ordering::Relaxed) {
                 called += 1;
-                // SAFETY: `p` is a live node as loaded from the list.
-                match unsafe { Node::call(p, event) } {
-                    Verdict::Continue => on_ok(p),
+                match (n.callback)(event) {
+                    Verdict::Continue => on_ok(n),
                     Verdict::Stop => {
                         return Outcome {
                             called,
@@ -287,9 +202,8 @@ impl<E: ?Sized + 'static> List<E> {
                 .rev()
                 .chain(first[..n_ok.min(ON_STACK)].iter().rev());
             for &n in back {
-                // SAFETY: seen by this walk, under the same read side; the
-                // pointer is the one the walk loaded from the list.
-                let _ = unsafe { Node::call(n, rollback) };
+                // SAFETY: seen by this walk, under the same read side.
+                let _ = unsafe { ((*n).callback)(rollback) };
             }
         }
         outcome
@@ -300,8 +214,8 @@ impl<E: ?Sized + 'static> List<E> {
     /// nothing.
     ///
     /// # Safety
-    /// `node` is a node from [`Prepared::into_raw`], in no list; the list
-    /// owns it from now on.
+    /// `node` is a node from `Box::into_raw`, in no list; the list owns it
+    /// from now on.
     pub(crate) unsafe fn insert(&self, node: *mut Node<E>) {
         // SAFETY: ours until published below.
         let priority = unsafe { (*node).priority };
@@ -389,12 +303,9 @@ impl<E: ?Sized + 'static> List<E> {
     pub(crate) fn free_all(&mut self) {
         let mut p = with_mut(&mut self.head, |p| *p);
         while !p.is_null() {
-            // SAFETY: owned by the list, unreachable by anyone else now;
-            // `next` is read before the node is freed.
-            let next = unsafe { (*p).next.load(Ordering::Relaxed) };
-            // SAFETY: as above.
-            unsafe { free_node(p) };
-            p = next;
+            // SAFETY: owned by the list, unreachable by anyone else now.
+            let node = unsafe { Box::from_raw(p) };
+            p = node.next.load(Ordering::Relaxed);
         }
         with_mut(&mut self.head, |p| *p = ptr::null_mut());
         with_mut(&mut self.dead, |p| *p = ptr::null_mut());
@@ -433,12 +344,9 @@ fn with_mut<T, R>(link: &mut AtomicPtr<T>, f: impl FnOnce(&mut *mut T) -> R) -> 
 /// The nodes are unlinked and no walk can be on them any more.
 pub(crate) unsafe fn free_chain<E: ?Sized + 'static>(mut p: *mut Node<E>) {
     while !p.is_null() {
-        // SAFETY: the caller's contract; `next_dead` is read before the
-        // node is freed.
-        let next = unsafe { (*p).next_dead.load(Ordering::Relaxed) };
-        // SAFETY: the caller's contract.
-        unsafe { free_node(p) };
-        p = next;
+        // SAFETY: the caller's contract; each node came from Box::into_raw.
+        let node = unsafe { Box::from_raw(p) };
+        p = node.next_dead.load(Ordering::Relaxed);
     }
 }
 
@@ -447,7 +355,6 @@ pub(crate) unsafe fn free_chain<E: ?Sized + 'static>(mut p: *mut Node<E>) {
 /// # Safety
 /// As for [`free_chain`].
 pub(crate) unsafe fn free_node<E: ?Sized + 'static>(p: *mut Node<E>) {
-    // SAFETY: the caller's contract; `free` was made for this node's
-    // callback type.
-    unsafe { ((*p).free)(p) }
+    // SAFETY: the caller's contract.
+    drop(unsafe { Box::from_raw(p) });
 }
