@@ -339,7 +339,10 @@ fn panic_action_aborts_on_a_report_raised_while_unwinding() {
         stderr.contains("WARNING: lock assertion failed"),
         "{stderr}"
     );
-    assert!(stderr.contains("\"unwind.abort.m\" is not held"), "{stderr}");
+    assert!(
+        stderr.contains("\"unwind.abort.m\" is not held"),
+        "{stderr}"
+    );
     assert!(stderr.contains("cannot unwind here"), "{stderr}");
     assert!(!stderr.contains("panic in a destructor"), "{stderr}");
 }
