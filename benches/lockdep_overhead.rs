@@ -27,6 +27,8 @@
 //!   the time for every thread to finish its iterations. With no shared write
 //!   on the hit path, 2 threads on this 2-core machine take about as long as 1.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -274,40 +276,6 @@ fn threads(c: &mut Criterion) {
 
 // ---- lockdep_chain_miss --------------------------------------------------
 
-/// Whether a bench argument filters `name` out (criterion's filter is a
-/// substring match on the benchmark id; options and their values are not
-/// filters).
-fn selected(name: &str) -> bool {
-    const VALUED: &[&str] = &[
-        "--color",
-        "--save-baseline",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--sample-size",
-        "--warm-up-time",
-        "--measurement-time",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--profile-time",
-        "--plotting-backend",
-        "--output-format",
-        "--format",
-    ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        return false;
-    }
-    args.iter().enumerate().all(|(i, a)| {
-        a.starts_with('-')
-            || (i > 0 && VALUED.contains(&args[i - 1].as_str()))
-            || name.contains(a.as_str())
-            || a.contains(name)
-    })
-}
-
 /// The cost of a chain the validator has not seen: the first A→B with a
 /// fresh B adds a class, an edge and a chain, and runs the cycle search
 /// (none found). A miss cannot be repeated (the second time it is a hit), so
@@ -316,7 +284,7 @@ fn selected(name: &str) -> bool {
 /// again (now cached), µs. The graph grows by one class and one edge per
 /// miss; the default bounds (16,384 classes) allow a few thousand.
 fn chain_miss(_: &mut Criterion) {
-    if !selected("lockdep_chain_miss") {
+    if !common::selected("lockdep_chain_miss") {
         return;
     }
     if !kernsync::lockdep::COMPILED_IN {
@@ -325,7 +293,7 @@ fn chain_miss(_: &mut Criterion) {
         );
         return;
     }
-    let smoke = std::env::args().any(|a| a == "--test");
+    let smoke = common::smoke();
     let count = if smoke { 20 } else { 4000 };
     let outer = Checked::new(class("bench_miss_outer"));
     let inner: Vec<Checked> = (0..count)

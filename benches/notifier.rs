@@ -12,7 +12,16 @@
 //!   trip on a chain of 8, one thread, the writer's wait included (for the
 //!   atomic chain, its `synchronize`).
 //!
+//! - `notifier_call_paired` (a table printed outside criterion): the 8-callback
+//!   registries called in rounds of short bursts, 1 and 2 threads, every
+//!   registry once per round in rotating order, and each ratio (against
+//!   parking_lot, against the plain `Vec`) taken within its round. On a VM
+//!   whose speed drifts over seconds, criterion's estimates of two registries
+//!   are taken at different speeds; within a round they share one.
+//!
 //! `cargo bench --bench notifier`; `-- --test` is the CI smoke.
+
+mod common;
 
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
@@ -249,5 +258,66 @@ fn register(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, call, register);
+/// Median and quartiles of `v`, sorted in place.
+fn quartiles(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let q = |f: f64| v[((v.len() - 1) as f64 * f).round() as usize];
+    (q(0.5), q(0.25), q(0.75))
+}
+
+fn paired(_: &mut Criterion) {
+    if !common::selected("notifier_call_paired") {
+        return;
+    }
+    let (rounds, target) = if common::smoke() {
+        (2, Duration::from_micros(200))
+    } else {
+        (30, Duration::from_millis(20))
+    };
+    let regs = registries(8);
+    let index = |name: &str| regs.iter().position(|r| r.0 == name).expect("a registry");
+    let (pl, plain) = (index("parking_lot_rwlock_vec"), index("plain_vec"));
+    for threads in [1usize, 2] {
+        // Calls per burst, sized on the plain `Vec` so a burst takes about
+        // `target`; the same count for every registry of a round.
+        let probe = 100_000;
+        let per = timed_calls(&*regs[plain].1, threads, probe).as_secs_f64() / probe as f64;
+        let calls = ((target.as_secs_f64() / per.max(1e-10)) as u64).max(1_000);
+        let mut ns: Vec<Vec<f64>> = vec![Vec::new(); regs.len()];
+        let mut vs_pl: Vec<Vec<f64>> = vec![Vec::new(); regs.len()];
+        let mut vs_plain: Vec<Vec<f64>> = vec![Vec::new(); regs.len()];
+        for round in 0..rounds {
+            let mut t = vec![0.0; regs.len()];
+            for k in 0..regs.len() {
+                let i = (k + round) % regs.len();
+                t[i] = timed_calls(&*regs[i].1, threads, calls).as_secs_f64();
+            }
+            for i in 0..regs.len() {
+                ns[i].push(t[i] * 1e9 / calls as f64);
+                vs_pl[i].push(t[pl] / t[i]);
+                vs_plain[i].push(t[i] / t[plain]);
+            }
+        }
+        println!(
+            "\nnotifier_call_paired: 8 callbacks, {threads} thread(s), {rounds} rounds of \
+             {calls} calls per registry (rotating order); ns per call (all threads together), \
+             throughput against parking_lot and time against the plain Vec, each taken within \
+             its round (median, p25-p75):\n\n\
+             | registry | ns per call | throughput vs parking_lot | time vs plain Vec |\n\
+             |---|---:|---:|---:|"
+        );
+        for i in 0..regs.len() {
+            let (n, _, _) = quartiles(&mut ns[i]);
+            let (p, p25, p75) = quartiles(&mut vs_pl[i]);
+            let (v, v25, v75) = quartiles(&mut vs_plain[i]);
+            println!(
+                "| {} | {n:.2} | {p:.2}x ({p25:.2}-{p75:.2}) | {v:.2}x ({v25:.2}-{v75:.2}) |",
+                regs[i].0
+            );
+        }
+    }
+    println!();
+}
+
+criterion_group!(benches, call, register, paired);
 criterion_main!(benches);

@@ -33,6 +33,8 @@
 //! compiled out); `cargo bench --bench percpu -- --test` is the CI smoke (each
 //! benchmark once, the latency tables on a handful of operations).
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Barrier};
@@ -360,42 +362,9 @@ struct Mode {
 
 /// How the tables named `name` should run, from the bench's arguments.
 fn mode(name: &str) -> Mode {
-    // Criterion's options that take a value (the next argument is not a
-    // name filter).
-    const VALUED: &[&str] = &[
-        "--color",
-        "-c",
-        "--save-baseline",
-        "-s",
-        "--baseline",
-        "-b",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--sample-size",
-        "--warm-up-time",
-        "--measurement-time",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--profile-time",
-        "--plotting-backend",
-        "--output-format",
-        "--format",
-    ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let smoke = args.iter().any(|a| a == "--test");
-    let list = args.iter().any(|a| a == "--list");
-    let mut filtered_out = false;
-    for (i, a) in args.iter().enumerate() {
-        let after_valued = i > 0 && VALUED.contains(&args[i - 1].as_str());
-        if !a.starts_with('-') && !after_valued {
-            filtered_out |= !(name.contains(a.as_str()) || a.contains(name));
-        }
-    }
     Mode {
-        smoke,
-        run: !list && !filtered_out,
+        smoke: common::smoke(),
+        run: common::selected(name),
     }
 }
 
