@@ -38,8 +38,8 @@ pub fn selected(name: &str) -> bool {
     args.iter().enumerate().all(|(i, a)| {
         a.starts_with('-')
             || (i > 0 && VALUED.contains(&args[i - 1].as_str()))
-            || name.contains(a.as_str())
-            || a.split('|').any(|alt| name.contains(alt) || alt.contains(name))
+            || a.split('|')
+                .any(|alt| name.contains(alt) || alt.contains(name))
     })
 }
 
