@@ -30,6 +30,14 @@ const SEQ_SHIFT: u32 = usize::BITS / 2;
 /// The nesting bits.
 const NESTING: usize = (1 << SEQ_SHIFT) - 1;
 
+/// A nested section's word: one level deeper, the same `seq`. Out of line
+/// (and cold) so the outermost entry's add stays a constant.
+#[cold]
+#[inline(never)]
+fn nested(v: usize) -> usize {
+    v + 1
+}
+
 /// `mode`: readers fence for real (no membarrier in this process).
 const FENCED: usize = 1;
 
@@ -169,8 +177,15 @@ impl Srcu {
         let s = unsafe { &*slot };
         let v = s.count.load(Ordering::Relaxed);
         // The outermost section bumps `seq`: a writer waiting on the last
-        // section seen here stops waiting.
-        let v = v + 1 + (((v & NESTING == 0) as usize) << SEQ_SHIFT);
+        // section seen here stops waiting. The nested case is out of line,
+        // so the common one is a load, an add of a constant and a store (the
+        // test is predicted, off the chain from the last store to this one),
+        // not a value computed from the nesting bits.
+        let v = if v & NESTING == 0 {
+            v + (1 << SEQ_SHIFT) + 1
+        } else {
+            nested(v)
+        };
         // Release: a writer whose Acquire load sees this store (a new `seq`)
         // also sees the end of the section before it.
         s.count.store(v, Ordering::Release);
