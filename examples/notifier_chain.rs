@@ -210,23 +210,16 @@ pub(crate) fn self_unregister() -> SelfUnregister {
     }
 }
 
-fn main() {
-    println!("1. prepare five callbacks (allocates, no lock held), then register them under");
-    println!(
-        "   the no-alloc lock \"hotplug_state\" (links only, nothing allocated); one call shows the order"
+// What each step must show: `main` checks what it printed, and
+// `tests/example_scenarios.rs` runs the same steps and checks.
+
+/// Step 1: nothing reported while registering under the lock; all five
+/// called, higher priority first, registration order among equals.
+pub(crate) fn check_prepare_then_register(outcome: Outcome, log: &[String], reports: &[Report]) {
+    assert!(
+        reports.is_empty(),
+        "register allocated under the lock: {reports:?}"
     );
-    let (outcome, log, reports) = prepare_then_register();
-    println!(
-        "   reports while registering under the lock: {}",
-        reports.len()
-    );
-    for r in &reports {
-        println!("{r}");
-    }
-    println!("   call(Online(1)) -> {outcome:?}");
-    println!("   called: {}", log.join(", "));
-    println!("   (priorities 10, 10, 0, 0, -5: higher first, registration order among equals)");
-    assert!(reports.is_empty(), "register allocated under the lock");
     assert_eq!(
         outcome,
         Outcome {
@@ -244,11 +237,10 @@ fn main() {
             "late Online(1)"
         ]
     );
+}
 
-    println!("\n2. atomic chain: tick (200), stopper (100, answers Stop), perf (0)");
-    let (outcome, log) = stop();
-    println!("   call(Dying(3)) -> {outcome:?}");
-    println!("   called: {} (perf is not called)", log.join(", "));
+/// Step 2: the walk ends at the callback that answered `Stop`.
+pub(crate) fn check_stop(outcome: Outcome, log: &[String]) {
     assert_eq!(
         outcome,
         Outcome {
@@ -257,14 +249,12 @@ fn main() {
         }
     );
     assert_eq!(log, ["tick Dying(3)", "stopper Dying(3)"]);
+}
 
-    println!("\n3. call_robust: pages (30), kthreads (20), driver (10, fails -EBUSY), late (0)");
-    let (outcome, log) = robust_rollback();
-    println!("   call_robust(UpPrepare(2), rollback UpCanceled(2)) -> {outcome:?}");
-    for line in &log {
-        println!("     {line}");
-    }
-    println!("   (the callbacks that succeeded are rolled back in reverse; late never runs)");
+/// Step 3: the failure is returned, and the callbacks that succeeded are
+/// rolled back in reverse.
+pub(crate) fn check_robust_rollback(outcome: Outcome, log: &[String]) {
+    assert_eq!(outcome.error(), Some(EBUSY));
     assert_eq!(
         outcome,
         Outcome {
@@ -272,7 +262,6 @@ fn main() {
             ended: Ended::Failed(EBUSY)
         }
     );
-    assert_eq!(outcome.error(), Some(EBUSY));
     assert_eq!(
         log,
         [
@@ -283,6 +272,50 @@ fn main() {
             "pages UpCanceled(2)"
         ]
     );
+}
+
+/// Step 4: the self-unregistered callback is not called again, and is
+/// freed by the chain's next writer, not inside the call it ran in.
+pub(crate) fn check_self_unregister(seen: &SelfUnregister) {
+    assert_eq!(seen.first_call, ["one_shot Online(4)", "steady Online(4)"]);
+    assert_eq!(seen.len_after, 1);
+    assert!(seen.kept_after_call, "freed inside the call it ran in");
+    assert_eq!(seen.second_call, ["steady Online(5)"]);
+    assert!(!seen.kept_after_next_writer, "not freed by the next writer");
+}
+
+fn main() {
+    println!("1. prepare five callbacks (allocates, no lock held), then register them under");
+    println!(
+        "   the no-alloc lock \"hotplug_state\" (links only, nothing allocated); one call shows the order"
+    );
+    let (outcome, log, reports) = prepare_then_register();
+    println!(
+        "   reports while registering under the lock: {}",
+        reports.len()
+    );
+    for r in &reports {
+        println!("{r}");
+    }
+    println!("   call(Online(1)) -> {outcome:?}");
+    println!("   called: {}", log.join(", "));
+    println!("   (priorities 10, 10, 0, 0, -5: higher first, registration order among equals)");
+    check_prepare_then_register(outcome, &log, &reports);
+
+    println!("\n2. atomic chain: tick (200), stopper (100, answers Stop), perf (0)");
+    let (outcome, log) = stop();
+    println!("   call(Dying(3)) -> {outcome:?}");
+    println!("   called: {} (perf is not called)", log.join(", "));
+    check_stop(outcome, &log);
+
+    println!("\n3. call_robust: pages (30), kthreads (20), driver (10, fails -EBUSY), late (0)");
+    let (outcome, log) = robust_rollback();
+    println!("   call_robust(UpPrepare(2), rollback UpCanceled(2)) -> {outcome:?}");
+    for line in &log {
+        println!("     {line}");
+    }
+    println!("   (the callbacks that succeeded are rolled back in reverse; late never runs)");
+    check_robust_rollback(outcome, &log);
 
     println!("\n4. one_shot (10) unregisters itself from inside its call; steady (0) stays");
     let seen = self_unregister();
@@ -296,11 +329,7 @@ fn main() {
         "   after the chain's next writer: one_shot still allocated: {}",
         seen.kept_after_next_writer
     );
-    assert_eq!(seen.first_call, ["one_shot Online(4)", "steady Online(4)"]);
-    assert_eq!(seen.len_after, 1);
-    assert!(seen.kept_after_call);
-    assert_eq!(seen.second_call, ["steady Online(5)"]);
-    assert!(!seen.kept_after_next_writer);
+    check_self_unregister(&seen);
 
     if !is_enabled() {
         println!("\n(validation is off in this build: step 1's allocation check did not run)");

@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use kernsync::lockdep::DepKind::{self, EN, ER, SN};
 use kernsync::lockdep::{is_enabled, CheckedAlloc, Report, ReportKind};
-use kernsync::notifier::{Ended, Outcome};
 use kernsync::percpu::PercpuRwSem;
 
 #[global_allocator]
@@ -112,70 +111,24 @@ fn lockdep_gallery_raises_exactly_the_reports_it_shows() {
 #[test]
 fn notifier_register_under_a_lock_allocates_nothing_and_calls_by_priority() {
     let (outcome, log, reports) = notifier_chain::prepare_then_register();
-    assert!(reports.is_empty(), "{reports:?}");
-    assert_eq!(
-        outcome,
-        Outcome {
-            called: 5,
-            ended: Ended::Completed
-        }
-    );
-    assert_eq!(
-        log,
-        [
-            "rcu Online(1)",
-            "sched Online(1)",
-            "perf Online(1)",
-            "timers Online(1)",
-            "late Online(1)"
-        ]
-    );
+    notifier_chain::check_prepare_then_register(outcome, &log, &reports);
 }
 
 #[test]
 fn notifier_stop_ends_the_walk() {
     let (outcome, log) = notifier_chain::stop();
-    assert_eq!(
-        outcome,
-        Outcome {
-            called: 2,
-            ended: Ended::Stopped
-        }
-    );
-    assert_eq!(log, ["tick Dying(3)", "stopper Dying(3)"]);
+    notifier_chain::check_stop(outcome, &log);
 }
 
 #[test]
 fn notifier_call_robust_rolls_back_in_reverse() {
     let (outcome, log) = notifier_chain::robust_rollback();
-    assert_eq!(outcome.error(), Some(notifier_chain::EBUSY));
-    assert_eq!(
-        outcome,
-        Outcome {
-            called: 3,
-            ended: Ended::Failed(notifier_chain::EBUSY)
-        }
-    );
-    assert_eq!(
-        log,
-        [
-            "pages UpPrepare(2)",
-            "kthreads UpPrepare(2)",
-            "driver UpPrepare(2)",
-            "kthreads UpCanceled(2)",
-            "pages UpCanceled(2)"
-        ]
-    );
+    notifier_chain::check_robust_rollback(outcome, &log);
 }
 
 #[test]
 fn notifier_callback_unregistering_itself_is_not_called_again() {
-    let seen = notifier_chain::self_unregister();
-    assert_eq!(seen.first_call, ["one_shot Online(4)", "steady Online(4)"]);
-    assert_eq!(seen.len_after, 1);
-    assert!(seen.kept_after_call, "freed inside the call it ran in");
-    assert_eq!(seen.second_call, ["steady Online(5)"]);
-    assert!(!seen.kept_after_next_writer, "not freed by the next writer");
+    notifier_chain::check_self_unregister(&notifier_chain::self_unregister());
 }
 
 // --------------------------------------------------------------- read_mostly

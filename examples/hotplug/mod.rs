@@ -125,6 +125,21 @@ impl Kernel {
 /// the calling process's address space.
 pub type UserptrIoctl = fn(&'static Kernel, &'static Mm);
 
+/// Whether the validator is checking this run; if not, says why (off, or
+/// compiled out of a release build without the `lockdep` feature), so the
+/// examples can stop there.
+pub fn validating() -> bool {
+    if kernsync::lockdep::is_enabled() {
+        return true;
+    }
+    if kernsync::lockdep::COMPILED_IN {
+        println!("Validation is off: nothing to report.");
+    } else {
+        println!("Validation is compiled out (a release build without the `lockdep` feature).");
+    }
+    false
+}
+
 /// Boots a kernel and runs the four paths one after another, each on a
 /// thread of its own (joined before the next starts); returns the reports
 /// the validator raised on each, in order.
