@@ -114,6 +114,7 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
 
     /// Allocates a node for `callback` at `priority` (higher first). Takes
     /// no lock. The same as [`Prepared::new`].
+    #[track_caller]
     pub fn prepare(
         &self,
         callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,

@@ -77,6 +77,7 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
     /// Allocates a node for `callback` at `priority` (higher first). Takes
     /// no lock of the chain: call it before taking the locks `register` will
     /// be called under. The same as [`Prepared::new`].
+    #[track_caller]
     pub fn prepare(
         &self,
         callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,

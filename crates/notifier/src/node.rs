@@ -81,10 +81,16 @@ pub struct Prepared<E: ?Sized + 'static> {
 impl<E: ?Sized + 'static> Prepared<E> {
     /// Allocates the node for `callback` at `priority` (higher runs first;
     /// equal priorities run in registration order). Takes no lock.
+    ///
+    /// It is an allocation point for the validator (`might_alloc`), so
+    /// preparing under a no-alloc class or inside `no_alloc` is reported at
+    /// the caller's line even without `CheckedAlloc` installed.
+    #[track_caller]
     pub fn new(
         callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
         priority: i32,
     ) -> Prepared<E> {
+        kernsync_lockdep::might_alloc();
         Prepared {
             node: Box::new(Node {
                 next: AtomicPtr::new(ptr::null_mut()),
