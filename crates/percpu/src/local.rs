@@ -28,6 +28,9 @@ thread_local! {
         Cell::new(Hot { id: NO_LOCK, slot: core::ptr::null() })
     };
     static TABLE: RefCell<Table> = const { RefCell::new(Table { owned: Vec::new() }) };
+    /// This thread's id (0 until first asked). No destructor: it stays
+    /// readable through the thread's teardown, after `TABLE` is gone.
+    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
 }
 
 // Under loom, one of each per model thread: loom's thread-locals take no
@@ -38,6 +41,21 @@ thread_local! {
 loom::thread_local! {
     static HOT: Cell<Hot> = Cell::new(Hot { id: NO_LOCK, slot: core::ptr::null() });
     static TABLE: RefCell<Table> = RefCell::new(Table { owned: Vec::new() });
+    static THREAD_ID: Cell<u64> = Cell::new(0);
+}
+
+/// The calling thread's process-unique id (never reused, never 0): the
+/// owner stamp of the slots it claims.
+pub(crate) fn thread_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    THREAD_ID.with(|c| match c.get() {
+        0 => {
+            let id = NEXT.fetch_add(1, Relaxed);
+            c.set(id);
+            id
+        }
+        id => id,
+    })
 }
 
 /// The calling thread's slot for the lock whose id is in `id`, if it is
@@ -77,8 +95,10 @@ pub(crate) fn claimed(id: &AtomicU64, slots: &SlotList) -> (*const Slot, bool) {
 }
 
 /// The count in the calling thread's slot for the lock whose id is in `id`
-/// (0 if it has none; nothing is claimed).
-pub(crate) fn my_count(id: &AtomicU64) -> usize {
+/// and whose slots are `slots` (0 if it has none; nothing is claimed).
+/// During thread teardown, after the table is gone, the held part of the
+/// counts of the slots claimed for the thread's reads there.
+pub(crate) fn my_count(id: &AtomicU64, slots: &SlotList) -> usize {
     let id = id.load(Relaxed);
     if id == 0 {
         return 0;
@@ -91,8 +111,7 @@ pub(crate) fn my_count(id: &AtomicU64) -> usize {
             // exit; its count is written by this thread alone.
             Some(unsafe { (*slot).count.load(Relaxed) })
         })
-        .ok()
-        .flatten()
+        .unwrap_or_else(|_| Some(slots.held_by(thread_id())))
         .unwrap_or(0)
 }
 

@@ -11,7 +11,7 @@
 //! lock's drop marks it [`GONE`] and the thread frees it (on exit or when it
 //! next prunes its table). Exactly one of the two frees each slot.
 
-use kernsync_rwsem::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use kernsync_rwsem::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 // The slot's `state` word.
 /// Free: no thread has this slot; the next new reader thread may claim it.
@@ -39,6 +39,10 @@ pub(crate) struct Slot {
     /// The bits of `count` that count acquisitions held (the rest, if any,
     /// is the owner's own bookkeeping, as `Srcu`'s section sequence).
     held_mask: usize,
+    /// The id ([`crate::local::thread_id`]) of the thread that claimed the
+    /// slot last: how a thread in teardown, whose table is gone, finds the
+    /// slots it reads through (see [`SlotList::held_by`]).
+    owner: AtomicU64,
     /// The next slot of the lock's list: set before the slot is published
     /// and never changed after.
     next: AtomicPtr<Slot>,
@@ -182,6 +186,7 @@ impl SlotList {
     /// May allocate (once per thread and lock, or while a thread that held
     /// a slot is still alive).
     pub(crate) fn claim(&self) -> *const Slot {
+        let me = crate::local::thread_id();
         for s in self.iter() {
             let state = s.state.load(Ordering::Relaxed);
             let reusable = state == FREE
@@ -195,6 +200,11 @@ impl SlotList {
                     .compare_exchange(state, OWNED, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
+                s.owner.store(me, Ordering::Relaxed);
+                // Release: every count store this thread makes in the slot
+                // from now on comes after the stamp (pairs with the Acquire
+                // fence in `held_by`).
+                fence(Ordering::Release);
                 return s;
             }
         }
@@ -202,6 +212,7 @@ impl SlotList {
             count: AtomicUsize::new(0),
             state: AtomicUsize::new(OWNED),
             held_mask: self.held_mask,
+            owner: AtomicU64::new(me),
             next: AtomicPtr::new(core::ptr::null_mut()),
         }));
         let mut head = self.head.load(Ordering::Relaxed);
@@ -217,6 +228,34 @@ impl SlotList {
                 Err(now) => head = now,
             }
         }
+    }
+
+    /// The acquisitions the thread `me` holds through this lock's slots
+    /// (their `held_mask` bits, summed): for a thread in teardown, whose
+    /// table is gone and whose reads each count in a slot claimed for it.
+    ///
+    /// A count of another thread's is never taken for `me`'s: a nonzero
+    /// count `me` wrote itself means `me` still holds that slot (a claimer
+    /// must see the count at zero), so the stamp is still `me`'s; a count
+    /// another thread wrote was stored after that thread's stamp and its
+    /// Release fence, so after this Acquire fence the stamp read is that
+    /// thread's (or a later claimer's), not `me`'s.
+    pub(crate) fn held_by(&self, me: u64) -> usize {
+        self.iter()
+            .map(|s| {
+                let held = s.count.load(Ordering::Relaxed) & s.held_mask;
+                if held == 0 {
+                    return 0;
+                }
+                // Acquire: pairs with the Release fence of `claim`.
+                fence(Ordering::Acquire);
+                if s.owner.load(Ordering::Relaxed) == me {
+                    held
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 
     /// The read acquisitions held on the lock, summed over the slots. Each

@@ -228,7 +228,7 @@ impl Srcu {
 
     /// Whether the calling thread is inside a read section of this domain.
     pub fn in_read_section(&self) -> bool {
-        crate::local::my_count(&self.inner.id) & NESTING != 0
+        crate::local::my_count(&self.inner.id, &self.inner.slots) & NESTING != 0
     }
 
     /// Waits until every read section that began before the call has ended.

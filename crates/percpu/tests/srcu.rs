@@ -175,3 +175,41 @@ fn a_read_section_inside_an_atomic_section_is_not_a_sleep() {
     });
     assert!(reports.is_empty(), "{reports:#?}");
 }
+
+#[test]
+fn a_section_during_thread_teardown_knows_it_is_one() {
+    // A thread-local destructor that runs after the thread's slot table is
+    // gone (registered before it: std runs them in reverse order on Linux)
+    // enters through a slot claimed for that section alone; another
+    // thread's section, in flight meanwhile, is not taken for its own.
+    static SRCU: Srcu = Srcu::new();
+    struct EntersOnDrop(std::sync::mpsc::Sender<[bool; 3]>);
+    impl Drop for EntersOnDrop {
+        fn drop(&mut self) {
+            let before = SRCU.in_read_section();
+            let g = SRCU.read();
+            let inside = SRCU.in_read_section();
+            drop(g);
+            let after = SRCU.in_read_section();
+            let _ = self.0.send([before, inside, after]);
+        }
+    }
+    thread_local! {
+        static TEARDOWN: std::cell::RefCell<Option<EntersOnDrop>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let mine = SRCU.read();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        TEARDOWN.with(|d| *d.borrow_mut() = Some(EntersOnDrop(tx)));
+        let other = Srcu::new();
+        drop(other.read()); // makes the slot table, after `TEARDOWN`
+    })
+    .join()
+    .unwrap();
+    let seen = rx.try_recv().expect("the destructor did not run");
+    assert_eq!(seen, [false, true, false], "before, inside and after");
+    assert!(SRCU.in_read_section());
+    drop(mine);
+    assert!(!SRCU.in_read_section());
+}

@@ -70,10 +70,11 @@ impl RawPercpuRwSem {
     }
 
     /// Whether the calling thread holds a read of this lock (a lookup in its
-    /// slot table; nothing is claimed).
+    /// slot table, or during its teardown in the lock's slots; nothing is
+    /// claimed).
     #[cfg(not(loom))]
     pub fn is_read_held_by_current_thread(&self) -> bool {
-        crate::local::my_count(&self.read.0.id) != 0
+        crate::local::my_count(&self.read.0.id, &self.read.0.slots) != 0
     }
 
     /// Counts a read in through `token`'s slot: the whole fast path when no
