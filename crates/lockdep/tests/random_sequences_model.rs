@@ -72,17 +72,16 @@
 //! graph, the chain cache and the report deduplication are per process.
 #![cfg(any(debug_assertions, feature = "lockdep"))]
 
-use kernsync_lockdep::{
-    capture, is_enabled, set_limits, Held, Limits, LockClass, LockMap, Mode, Report, ReportKind,
-};
+mod common;
+
+use common::model::{case_prefix, setup, show};
+use kernsync_lockdep::{capture, is_enabled, Held, LockClass, LockMap, Mode, ReportKind};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
 use std::time::Instant;
 
 const W: Mode = Mode::Write;
@@ -291,26 +290,6 @@ fn reference(ops: &[Op], trylocks: Trylocks) -> Vec<Expected> {
 // ---------------------------------------------------------------------------
 // The validator's side.
 
-static CASE: AtomicUsize = AtomicUsize::new(0);
-
-/// Raises the class and edge bounds once: every case takes fresh classes,
-/// and a bound reached would turn validation off (which the checks flag).
-fn setup() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        set_limits(Limits {
-            classes: 1 << 20,
-            edges: 1 << 20,
-            ..Limits::DEFAULT
-        })
-        .expect("raising the bounds");
-    });
-}
-
-fn show(reports: &[Report]) -> String {
-    reports.iter().map(|r| format!("{r}\n")).collect()
-}
-
 /// A scenario as Rust, ready to paste into a fixed test.
 fn listing(ops: &[Op]) -> String {
     let mut s = String::from("[");
@@ -358,8 +337,7 @@ fn run(classes: usize, ops: &[Op]) -> Result<Vec<(Expected, Observed)>, String> 
     if !is_enabled() {
         return Err("the validator is off (a bound was reached?)".to_owned());
     }
-    let case = CASE.fetch_add(1, Ordering::Relaxed);
-    let prefix = format!("rs{case}_");
+    let prefix = case_prefix("rs");
     let maps: Vec<&'static LockMap> = (0..classes)
         .map(|i| {
             let class = LockClass::leak(&format!("{prefix}{i}"));

@@ -31,17 +31,16 @@
 //! Every case takes fresh classes: the graph is shared by the whole binary.
 #![cfg(any(debug_assertions, feature = "lockdep"))]
 
-use kernsync_lockdep::{
-    capture, is_enabled, set_limits, Limits, LockClass, LockMap, Mode, Report, ReportKind,
-};
+mod common;
+
+use common::model::{case_prefix, setup, show};
+use kernsync_lockdep::{capture, is_enabled, LockClass, LockMap, Mode, ReportKind};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::subsequence;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
 
 const W: Mode = Mode::Write;
 const R: Mode = Mode::Read;
@@ -151,27 +150,6 @@ struct PathVerdict {
     strong_exists: bool,
 }
 
-static CASE: AtomicUsize = AtomicUsize::new(0);
-
-/// Raises the class and edge bounds once: shrinking a failure runs many more
-/// cases, each with fresh classes, and a bound reached would turn validation
-/// off (which the checks below would flag, not hide).
-fn setup() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        set_limits(Limits {
-            classes: 1 << 20,
-            edges: 1 << 20,
-            ..Limits::DEFAULT
-        })
-        .expect("raising the bounds");
-    });
-}
-
-fn show(reports: &[Report]) -> String {
-    reports.iter().map(|r| format!("{r}\n")).collect()
-}
-
 /// Runs `paths` over `classes` fresh classes through the validator and the
 /// reference, and checks they agree path by path (see the module docs;
 /// `strict`: a report exactly when the path closes a strong simple cycle).
@@ -180,8 +158,7 @@ fn run(classes: usize, paths: &[Vec<Step>], strict: bool) -> Result<Vec<PathVerd
     if !is_enabled() {
         return Err("the validator is off (a bound was reached?)".to_owned());
     }
-    let case = CASE.fetch_add(1, Ordering::Relaxed);
-    let prefix = format!("pc{case}_");
+    let prefix = case_prefix("pc");
     let maps: Vec<LockMap> = (0..classes)
         .map(|i| LockMap::new(LockClass::leak(&format!("{prefix}{i}"))))
         .collect();

@@ -1,0 +1,3 @@
+//! Helpers shared by several test binaries of this crate.
+
+pub mod model;
