@@ -74,7 +74,7 @@
 
 mod common;
 
-use common::model::{case_prefix, setup, show};
+use common::model::{case_prefix, setup, show, Kind};
 use kernsync_lockdep::{capture, is_enabled, Held, LockClass, LockMap, Mode, ReportKind};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -97,25 +97,6 @@ enum Op {
     TryAcquired(usize, Mode),
     /// The release of the most recent held acquisition of this class.
     Release(usize),
-}
-
-/// The reference's own edge type: how the held end was held and how the
-/// taken end was taken (deliberately not `DepKind`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-struct Kind {
-    /// The held lock was held shared (`Read` or `RecursiveRead`).
-    held_shared: bool,
-    /// The new lock was taken as a recursive read.
-    taken_recursive: bool,
-}
-
-impl Kind {
-    fn of(held: Mode, taken: Mode) -> Kind {
-        Kind {
-            held_shared: matches!(held, Mode::Read | Mode::RecursiveRead),
-            taken_recursive: matches!(taken, Mode::RecursiveRead),
-        }
-    }
 }
 
 /// `from -> to` of `kind`.

@@ -33,7 +33,7 @@
 
 mod common;
 
-use common::model::{case_prefix, setup, show};
+use common::model::{case_prefix, setup, show, Kind};
 use kernsync_lockdep::{capture, is_enabled, LockClass, LockMap, Mode, ReportKind};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -48,25 +48,6 @@ const RR: Mode = Mode::RecursiveRead;
 
 /// One acquisition of a path: (class index, mode).
 type Step = (usize, Mode);
-
-/// The reference's own edge type: how the held end was held and how the
-/// taken end was taken (deliberately not `DepKind`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-struct Kind {
-    /// The held lock was held shared (`Read` or `RecursiveRead`).
-    held_shared: bool,
-    /// The new lock was taken as a recursive read.
-    taken_recursive: bool,
-}
-
-impl Kind {
-    fn of(held: Mode, taken: Mode) -> Kind {
-        Kind {
-            held_shared: held != Mode::Write,
-            taken_recursive: taken == Mode::RecursiveRead,
-        }
-    }
-}
 
 /// `from -> to` of `kind`.
 type Edge = (usize, usize, Kind);

@@ -1,7 +1,7 @@
 //! What the differential tests against a reference model share: fresh
 //! class names per case, raised bounds, and reports printed for a failure.
 
-use kernsync_lockdep::{set_limits, Limits, Report};
+use kernsync_lockdep::{set_limits, Limits, Mode, Report};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
@@ -30,4 +30,24 @@ pub fn setup() {
 /// The reports, one per line, for a failure message.
 pub fn show(reports: &[Report]) -> String {
     reports.iter().map(|r| format!("{r}\n")).collect()
+}
+
+/// The reference's own edge type: how the held end was held and how the
+/// taken end was taken (deliberately not the validator's `DepKind`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct Kind {
+    /// The held lock was held shared (`Read` or `RecursiveRead`).
+    pub held_shared: bool,
+    /// The new lock was taken as a recursive read.
+    pub taken_recursive: bool,
+}
+
+impl Kind {
+    /// The edge from a lock held in `held` to one taken in `taken`.
+    pub fn of(held: Mode, taken: Mode) -> Kind {
+        Kind {
+            held_shared: matches!(held, Mode::Read | Mode::RecursiveRead),
+            taken_recursive: matches!(taken, Mode::RecursiveRead),
+        }
+    }
 }
