@@ -131,7 +131,8 @@ impl Condvar {
         WaitTimeoutResult(self.around(guard, || unsafe { self.raw.wait_until(raw, deadline) }))
     }
 
-    /// [`wait`](Condvar::wait), giving up after `timeout`.
+    /// [`wait`](Condvar::wait), giving up after `timeout` (a timeout past
+    /// what an `Instant` can hold waits with no limit, as std's does).
     #[inline]
     #[track_caller]
     pub fn wait_for<T: ?Sized>(
@@ -139,7 +140,13 @@ impl Condvar {
         guard: &mut MutexGuard<'_, T>,
         timeout: Duration,
     ) -> WaitTimeoutResult {
-        self.wait_until(guard, Instant::now() + timeout)
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.wait_until(guard, deadline),
+            None => {
+                self.wait(guard);
+                WaitTimeoutResult(false)
+            }
+        }
     }
 
     /// Waits while `condition` holds, giving up at `deadline`.
@@ -159,7 +166,8 @@ impl Condvar {
         WaitTimeoutResult(false)
     }
 
-    /// Waits while `condition` holds, giving up after `timeout`.
+    /// Waits while `condition` holds, giving up after `timeout` (a timeout
+    /// past what an `Instant` can hold waits with no limit).
     #[inline]
     #[track_caller]
     pub fn wait_while_for<T: ?Sized>(
@@ -168,7 +176,13 @@ impl Condvar {
         condition: impl FnMut(&mut T) -> bool,
         timeout: Duration,
     ) -> WaitTimeoutResult {
-        self.wait_while_until(guard, condition, Instant::now() + timeout)
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.wait_while_until(guard, condition, deadline),
+            None => {
+                self.wait_while(guard, condition);
+                WaitTimeoutResult(false)
+            }
+        }
     }
 }
 

@@ -140,11 +140,15 @@ impl<T: ?Sized> RwSem<T> {
         Some(unsafe { self.inner.make_read_guard_unchecked(token) })
     }
 
-    /// [`read_recursive`](RwSem::read_recursive), giving up after `timeout`.
+    /// [`read_recursive`](RwSem::read_recursive), giving up after `timeout`
+    /// (a timeout past what an `Instant` can hold waits with no limit).
     #[inline]
     #[track_caller]
     pub fn try_read_recursive_for(&self, timeout: Duration) -> Option<RwSemReadGuard<'_, T>> {
-        self.try_read_recursive_until(Instant::now() + timeout)
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.try_read_recursive_until(deadline),
+            None => Some(self.read_recursive()),
+        }
     }
 
     /// Exclusive access.
