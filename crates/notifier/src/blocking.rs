@@ -21,7 +21,9 @@ use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict}
 ///   [`Registration`] returns once no call can still run its callback.
 ///   From inside a call of the same chain it cannot wait (the call is its
 ///   own reader): the callback is marked dead (skipped by every walk from
-///   then on) and unlinked and freed by the chain's next writer.
+///   then on; a `call_robust` already under way still rolls it back if it
+///   had run, since the rollback covers exactly the callbacks that saw the
+///   event) and unlinked and freed by the chain's next writer.
 /// - `register` from inside a call of the same chain would wait for itself:
 ///   it panics with a message saying so (prepare inside, register outside).
 /// - Calls see the chain as it was before or after a change, never half of
