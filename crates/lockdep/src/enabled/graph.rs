@@ -180,11 +180,39 @@ impl Graph {
     }
 
     /// Registers a static class (and its declared order) on first use.
+    ///
+    /// The declarations are followed with a work list, not recursion: a
+    /// chain of `before` declarations may be as deep as the class bound.
+    /// Each class's edges are added when it is registered, before the classes
+    /// it names have edges of their own, so the cycle searches stay short.
     fn register(&mut self, c: &'static LockClass, out: &mut Vec<Found>) -> Result<u32, Bound> {
         let id = c.id.load(core::sync::atomic::Ordering::Relaxed);
         if id != 0 {
             return Ok(id);
         }
+        let id = self.register_one(c)?;
+        let mut todo = vec![(id, c)];
+        while let Some((from_id, from)) = todo.pop() {
+            for later in from.declared_before() {
+                let mut to = later.id.load(core::sync::atomic::Ordering::Relaxed);
+                if to == 0 {
+                    to = self.register_one(later)?;
+                    todo.push((to, later));
+                }
+                let (f, t) = (self.node(from_id, 0)?, self.node(to, 0)?);
+                let site = Site::Declared(from.site());
+                if let Some(cycle) =
+                    self.add_edge(f, t, Mode::Write, Mode::Write, site, site, true)?
+                {
+                    out.push(Found::Cycle(cycle));
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// Gives a static class its id (its declarations are the caller's).
+    fn register_one(&mut self, c: &'static LockClass) -> Result<u32, Bound> {
         let id = self.add_class(ClassInfo {
             name: c.name().to_owned(),
             site: Some(c.site()),
@@ -192,14 +220,6 @@ impl Graph {
         })?;
         // Pairs with the Acquire in `LockClass::registered_id`.
         c.id.store(id, core::sync::atomic::Ordering::Release);
-        for later in c.declared_before() {
-            let to = self.register(later, out)?;
-            let (f, t) = (self.node(id, 0)?, self.node(to, 0)?);
-            let site = Site::Declared(c.site());
-            if let Some(cycle) = self.add_edge(f, t, Mode::Write, Mode::Write, site, site, true)? {
-                out.push(Found::Cycle(cycle));
-            }
-        }
         Ok(id)
     }
 

@@ -288,10 +288,17 @@ impl LockMap {
     #[inline]
     #[track_caller]
     pub fn release(&self, held: Held) {
-        // An untracked token (instance 0) never matches a held entry, so the
-        // fast path needs no test for it: the slow path ignores it.
-        let site = Location::caller(); // closures do not track the caller
-        with_thread(|t| t.release(held.instance, held.class(), site));
+        self.release_at(held, Location::caller());
+    }
+
+    /// [`release`](LockMap::release) at `site`. The entry matched is this
+    /// map's; a token made by another map is reported. An untracked token
+    /// (class 0) never matches a held entry, so the fast path needs no test
+    /// for it: the slow path ignores it.
+    #[inline]
+    fn release_at(&self, held: Held, site: &'static Location<'static>) {
+        let instance = self.instance();
+        with_thread(|t| t.release(instance, held.instance, held.class(), site));
     }
 
     /// Releases this thread's most recent acquisition of this lock, for raw
@@ -306,7 +313,7 @@ impl LockMap {
             return;
         };
         let site = Location::caller();
-        with_thread(|t| t.release(self.instance(), bits as u32, site));
+        with_thread(|t| t.release(self.instance(), self.instance(), bits as u32, site));
     }
 
     /// Acquires and at once releases: a wait on whatever holders of this
@@ -320,18 +327,17 @@ impl LockMap {
     /// Runs `f` holding this (pseudo-)lock: the work that waiters wait for.
     #[track_caller]
     pub fn with<R>(&self, mode: Mode, f: impl FnOnce() -> R) -> R {
-        struct Release<'a>(&'a LockMap, Option<Held>);
+        struct Release<'a>(&'a LockMap, Option<Held>, &'static Location<'static>);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
                 if let Some(h) = self.1.take() {
-                    self.0.release(h);
+                    // The caller's line: `drop` cannot track it.
+                    self.0.release_at(h, self.2);
                 }
             }
         }
-        let _g = Release(
-            self,
-            Some(self.acq(mode, 0, How::Blocking, Location::caller())),
-        );
+        let site = Location::caller();
+        let _g = Release(self, Some(self.acq(mode, 0, How::Blocking, site)), site);
         f()
     }
 
@@ -339,9 +345,28 @@ impl LockMap {
     /// dependency.
     #[track_caller]
     pub fn downgrade(&self, held: &mut Held) {
+        self.change_mode(held, Mode::Read, "downgrading", Location::caller());
+    }
+
+    /// Sets the held mode of this map's acquisition `held` (a downgrade or
+    /// an upgrade that did not wait), reporting a token of another map or a
+    /// lock not held.
+    fn change_mode(
+        &self,
+        held: &mut Held,
+        mode: Mode,
+        what: &str,
+        site: &'static Location<'static>,
+    ) {
         if held.class() != 0 {
-            THREAD.with(|t| t.set_mode(held.instance, held.class(), Mode::Read));
-            *held = Held::tracked(held.instance, held.class(), Mode::Read);
+            let instance = self.instance();
+            with_thread(|t| {
+                if held.instance != instance {
+                    slow::mismatched_token(t, held.class(), what, site);
+                }
+                t.set_mode(instance, held.class(), mode, what, site);
+            });
+            *held = Held::tracked(instance, held.class(), mode);
         }
     }
 
@@ -352,8 +377,14 @@ impl LockMap {
     pub fn upgrade(&self, held: &mut Held) {
         if held.class() != 0 {
             let site = Location::caller();
-            with_thread(|t| t.upgrade(held.instance, held.class(), site));
-            *held = Held::tracked(held.instance, held.class(), Mode::Write);
+            let instance = self.instance();
+            with_thread(|t| {
+                if held.instance != instance {
+                    slow::mismatched_token(t, held.class(), "upgrading", site);
+                }
+                t.upgrade(instance, held.class(), site);
+            });
+            *held = Held::tracked(instance, held.class(), Mode::Write);
         }
     }
 
@@ -362,10 +393,7 @@ impl LockMap {
     /// dependency is added.
     #[track_caller]
     pub fn try_upgraded(&self, held: &mut Held) {
-        if held.class() != 0 {
-            with_thread(|t| t.set_mode(held.instance, held.class(), Mode::Write));
-            *held = Held::tracked(held.instance, held.class(), Mode::Write);
-        }
+        self.change_mode(held, Mode::Write, "upgrading", Location::caller());
     }
 
     /// Whether the current thread holds this lock; `None` when that is not
@@ -495,7 +523,7 @@ pub fn might_lock(class: &'static LockClass, mode: Mode) {
     with_thread(|t| {
         let h = t.acquire(a);
         if h.class() != 0 {
-            t.release(h.instance, h.class(), a.site);
+            t.release(h.instance, h.instance, h.class(), a.site);
         }
     });
 }

@@ -4,7 +4,9 @@
 
 use super::emit::emit;
 use super::graph::{self, Bound, Cycle, Graph};
-use super::thread::{Acq, Busy, Entry, How, ThreadState, E_ALLOC, E_NEST, E_ORDERED, E_TRY};
+use super::thread::{
+    Acq, Busy, Entry, How, ThreadState, E_ALLOC, E_NEST, E_ORDERED, E_TRY, SHARED,
+};
 use super::{config, Held};
 use crate::class::FLAG_ATOMIC;
 use crate::mode::Mode;
@@ -480,28 +482,73 @@ fn depth_exceeded(t: &ThreadState, a: &Acq) {
     emit(r);
 }
 
-/// A release the fast path could not match to the top entry.
+/// A release the fast path could not match to the top entry: `instance` is
+/// the lock released, `token` the instance its token was made for (the
+/// same, unless the token was passed to another lock's map).
 #[cold]
 #[inline(never)]
 pub(crate) fn release(
     t: &ThreadState,
     instance: usize,
+    token: usize,
     class: u32,
     site: &'static Location<'static>,
 ) {
     if class == 0 {
         return; // an untracked acquisition
     }
+    if token != instance {
+        mismatched_token(t, class, "releasing", site);
+    }
     if let Some(i) = t.find(instance, class) {
         let mut e = t.entry(i);
         if e.refs != 0 {
             e.refs -= 1;
             t.set_entry(i, e);
+            if t.instance(i) == instance {
+                // The lock the merged entry recorded is gone; the others
+                // of its class are matched by class from now on.
+                t.set_instance(i, SHARED);
+            }
         } else {
             t.remove(i);
         }
         return;
     }
+    not_held(t, class, "releasing", site);
+}
+
+/// Reports an operation (`what`: "releasing", "downgrading", ..) on a lock
+/// this thread does not hold, once per class and site.
+#[cold]
+pub(crate) fn not_held(t: &ThreadState, class: u32, what: &str, site: &'static Location<'static>) {
+    bad_unlock(t, class, site, |name| {
+        format!("{what} \"{name}\" at {site}, which this thread does not hold")
+    });
+}
+
+/// Reports a token passed to the map of a lock other than the one it was
+/// made for: the operation applies to the lock whose map was called.
+#[cold]
+pub(crate) fn mismatched_token(
+    t: &ThreadState,
+    class: u32,
+    what: &str,
+    site: &'static Location<'static>,
+) {
+    bad_unlock(t, class, site, |name| {
+        format!(
+            "{what} \"{name}\" at {site} with the acquisition token of another lock (a `Held` goes back to the `LockMap` that made it); applied to \"{name}\""
+        )
+    });
+}
+
+fn bad_unlock(
+    t: &ThreadState,
+    class: u32,
+    site: &'static Location<'static>,
+    detail: impl FnOnce(&str) -> String,
+) {
     if !config::validating() {
         return;
     }
@@ -510,13 +557,7 @@ pub(crate) fn release(
         g.first_report((ReportKind::BadUnlock, class, site))
             .then(|| {
                 let name = g.label(class, 0);
-                report(
-                    ReportKind::BadUnlock,
-                    format!("releasing \"{name}\" at {site}, which this thread does not hold"),
-                    vec![name],
-                    g,
-                    t,
-                )
+                report(ReportKind::BadUnlock, detail(&name), vec![name], g, t)
             })
     });
     if let Some(r) = r.flatten() {
@@ -534,10 +575,14 @@ pub(crate) fn upgrade(
 ) {
     let _busy = Busy::enter(t);
     let Some(i) = t.find(instance, class) else {
-        return release(t, instance, class, site);
+        return not_held(t, class, "upgrading", site);
     };
     let mut reports = Vec::new();
     let mut e = t.entry(i);
+    if e.mode == Mode::Write {
+        // Already exclusive: nothing to wait for, no new dependency.
+        return;
+    }
     let a = Acq {
         instance,
         bits: u64::from(class),

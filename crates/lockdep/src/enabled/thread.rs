@@ -22,6 +22,11 @@ pub(crate) const CLASS_FLAGS_SHIFT: u32 = 56;
 /// The instance used by `might_lock`: no real `LockMap` lives at address 1.
 pub(crate) const PSEUDO_INSTANCE: usize = 1;
 
+/// The instance of an entry merged under a nest lock once the lock it
+/// recorded is released and others of its class remain: they are matched
+/// by class alone. No real `LockMap` lives at address 2.
+pub(crate) const SHARED: usize = 2;
+
 /// Entry flag: acquired by a trylock.
 pub(crate) const E_TRY: u8 = 1 << 0;
 /// Entry flag: acquired under a nest lock; later nest acquisitions of the
@@ -348,6 +353,10 @@ impl ThreadState {
         self.instances[i].get()
     }
 
+    pub fn set_instance(&self, i: usize, instance: usize) {
+        self.instances[i].set(instance);
+    }
+
     pub fn set_entry(&self, i: usize, e: Entry) {
         self.held[i].set(e);
     }
@@ -467,9 +476,17 @@ impl ThreadState {
         }
     }
 
-    /// The fast path of every release: the top entry, unmerged.
+    /// The fast path of every release: the top entry, unmerged. `instance`
+    /// is the lock released, `token` the instance its token names (the
+    /// same in any correct use; the slow path reports a difference).
     #[inline]
-    pub fn release(&self, instance: usize, class: u32, site: &'static Location<'static>) {
+    pub fn release(
+        &self,
+        instance: usize,
+        token: usize,
+        class: u32,
+        site: &'static Location<'static>,
+    ) {
         let i = self.depth.get().wrapping_sub(1);
         // One comparison covers both an empty stack and the bound.
         if self
@@ -489,16 +506,27 @@ impl ThreadState {
                 return;
             }
         }
-        slow::release(self, instance, class, site);
+        slow::release(self, instance, token, class, site);
     }
 
-    /// The index of the entry that holds `instance` (or, for entries merged
-    /// under a nest lock, any lock of `class`), searching from the top.
+    /// The index of the entry that holds `instance`, searching from the
+    /// top; failing that, an entry standing for several locks of `class`
+    /// merged under a nest lock (which records only one instance, or none
+    /// once that one is released: [`SHARED`]), as Linux matches by class
+    /// only among merged locks.
     pub fn find(&self, instance: usize, class: u32) -> Option<usize> {
-        (0..self.depth.get()).rev().find(|&i| {
-            self.instances[i].get() == instance
-                || (self.held[i].get().flags & E_NEST != 0 && self.held[i].get().class == class)
-        })
+        let depth = self.depth.get();
+        (0..depth)
+            .rev()
+            .find(|&i| self.instances[i].get() == instance)
+            .or_else(|| {
+                (0..depth).rev().find(|&i| {
+                    let e = self.held[i].get();
+                    e.flags & E_NEST != 0
+                        && e.class == class
+                        && (e.refs != 0 || self.instances[i].get() == SHARED)
+                })
+            })
     }
 
     /// Removes entry `i`, shifting the ones above it down.
@@ -545,13 +573,25 @@ impl ThreadState {
         self.ctx.set(ctx);
     }
 
-    /// Changes the mode of the held acquisition of `instance` (downgrade).
-    pub fn set_mode(&self, instance: usize, class: u32, mode: Mode) {
-        if let Some(i) = self.find(instance, class) {
-            let mut e = self.held[i].get();
-            e.mode = mode;
-            self.held[i].set(e);
-            self.rekey_from(i);
+    /// Changes the mode of the held acquisition of `instance` (a downgrade,
+    /// or an upgrade that did not wait); `what` names it in a report if the
+    /// lock is not held.
+    pub fn set_mode(
+        &self,
+        instance: usize,
+        class: u32,
+        mode: Mode,
+        what: &str,
+        site: &'static Location<'static>,
+    ) {
+        match self.find(instance, class) {
+            Some(i) => {
+                let mut e = self.held[i].get();
+                e.mode = mode;
+                self.held[i].set(e);
+                self.rekey_from(i);
+            }
+            None => slow::not_held(self, class, what, site),
         }
     }
 
