@@ -174,6 +174,44 @@ impl<R: RawRwLock> Checked<R> {
     }
 }
 
+impl<R: RawRwLock> Checked<R> {
+    /// A blocking shared acquisition as one of many locks of this class
+    /// held at once under the nest lock `outer` (see
+    /// [`LockMap::acquire_nest_lock`]).
+    #[inline]
+    #[track_caller]
+    pub fn lock_shared_nest_lock(&self, outer: &LockMap) -> CheckedGuard<R::SharedGuard> {
+        let held = self.map.acquire_nest_lock(Mode::Read, outer);
+        CheckedGuard::new(self.raw.lock_shared(), held)
+    }
+
+    /// A blocking exclusive acquisition under the nest lock `outer`.
+    #[inline]
+    #[track_caller]
+    pub fn lock_exclusive_nest_lock(&self, outer: &LockMap) -> CheckedGuard<R::ExclusiveGuard> {
+        let held = self.map.acquire_nest_lock(Mode::Write, outer);
+        CheckedGuard::new(self.raw.lock_exclusive(), held)
+    }
+
+    /// A blocking shared acquisition in a stated order among locks of this
+    /// class (see [`LockMap::acquire_ordered`]).
+    #[inline]
+    #[track_caller]
+    pub fn lock_shared_ordered(&self, key: u64) -> CheckedGuard<R::SharedGuard> {
+        let held = self.map.acquire_ordered(Mode::Read, key);
+        CheckedGuard::new(self.raw.lock_shared(), held)
+    }
+
+    /// A blocking exclusive acquisition in a stated order among locks of
+    /// this class.
+    #[inline]
+    #[track_caller]
+    pub fn lock_exclusive_ordered(&self, key: u64) -> CheckedGuard<R::ExclusiveGuard> {
+        let held = self.map.acquire_ordered(Mode::Write, key);
+        CheckedGuard::new(self.raw.lock_exclusive(), held)
+    }
+}
+
 impl<R: RawRwLockUpgrade> Checked<R> {
     /// A blocking upgradable acquisition (a `Read` for the validator: it
     /// waits behind a waiting writer) as subclass `subclass`.
@@ -533,6 +571,24 @@ impl<R: RawMutex> Checked<R> {
     #[track_caller]
     pub fn lock_nested(&self, subclass: u8) -> CheckedGuard<R::Guard> {
         let held = self.map.acquire_nested(Mode::Write, subclass);
+        CheckedGuard::new(self.raw.lock(), held)
+    }
+
+    /// A blocking acquisition as one of many locks of this class held at
+    /// once under the nest lock `outer` (see [`LockMap::acquire_nest_lock`]).
+    #[inline]
+    #[track_caller]
+    pub fn lock_nest_lock(&self, outer: &LockMap) -> CheckedGuard<R::Guard> {
+        let held = self.map.acquire_nest_lock(Mode::Write, outer);
+        CheckedGuard::new(self.raw.lock(), held)
+    }
+
+    /// A blocking acquisition in a stated order among locks of this class
+    /// (see [`LockMap::acquire_ordered`]).
+    #[inline]
+    #[track_caller]
+    pub fn lock_ordered(&self, key: u64) -> CheckedGuard<R::Guard> {
+        let held = self.map.acquire_ordered(Mode::Write, key);
         CheckedGuard::new(self.raw.lock(), held)
     }
 }

@@ -19,6 +19,8 @@ mod condvar;
 #[cfg(not(loom))]
 mod mutex;
 #[cfg(not(loom))]
+mod nest;
+#[cfg(not(loom))]
 mod rwsem;
 
 #[cfg(not(loom))]
@@ -27,6 +29,8 @@ pub use checked::{Checked, CheckedGuard, CheckedRawMutex, CheckedRawRwSem};
 pub use condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(loom))]
 pub use mutex::{MappedMutexGuard, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub use nest::NestLock;
 #[cfg(not(loom))]
 pub use rwsem::{
     MappedRwSemReadGuard, MappedRwSemWriteGuard, RwSem, RwSemReadGuard, RwSemUpgradableReadGuard,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use kernsync_lockdep::LockClass;
 
 use crate::checked::{Checked, CheckedRawMutex};
-use crate::RawMutex;
+use crate::{NestLock, RawMutex};
 
 /// A guard of a [`Mutex`] (lock_api's, with `map`, `unlocked`, `unlock_fair`,
 /// `bump`).
@@ -89,6 +89,42 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     pub fn lock_nested(&self, subclass: u8) -> MutexGuard<'_, T> {
         let token = self.raw().lock_nested(subclass);
+        // SAFETY: the acquisition `token` stands for was just made.
+        unsafe { self.inner.make_guard_unchecked(token) }
+    }
+
+    /// Acquires the lock as one of many locks of its class held at once
+    /// under `outer` (Linux's `mutex_lock_nest_lock`): the outer lock
+    /// serialises every thread that takes them, so they are not recursive
+    /// locking, and they share one entry of the held-lock stack. Order
+    /// against other classes is checked as usual.
+    ///
+    /// ```
+    /// use kernsync_rwsem::Mutex;
+    ///
+    /// let all = Mutex::new(());
+    /// let items: Vec<Mutex<u32>> = (0..100).map(|i| Mutex::new(i)).collect(); // one class
+    /// let outer = all.lock();
+    /// let held: Vec<_> = items.iter().map(|m| m.lock_nest_lock(&outer)).collect();
+    /// assert_eq!(held.iter().map(|g| **g).sum::<u32>(), 4950);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn lock_nest_lock(&self, outer: &(impl NestLock + ?Sized)) -> MutexGuard<'_, T> {
+        let token = self.raw().lock_nest_lock(outer.nest_map());
+        // SAFETY: the acquisition `token` stands for was just made.
+        unsafe { self.inner.make_guard_unchecked(token) }
+    }
+
+    /// Acquires the lock in a stated order among the locks of its class
+    /// (Linux's `lock_set_cmp_fn` ordering): while this thread holds locks
+    /// of the class taken so, each one taken must have a larger `key` (an
+    /// index, an id, an address); out of order is reported as recursive
+    /// locking.
+    #[inline]
+    #[track_caller]
+    pub fn lock_ordered(&self, key: u64) -> MutexGuard<'_, T> {
+        let token = self.raw().lock_ordered(key);
         // SAFETY: the acquisition `token` stands for was just made.
         unsafe { self.inner.make_guard_unchecked(token) }
     }

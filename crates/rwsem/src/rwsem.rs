@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use kernsync_lockdep::LockClass;
 
 use crate::checked::{Checked, CheckedRawRwSem};
-use crate::RawRwSem;
+use crate::{NestLock, RawRwSem};
 
 /// A shared read guard of a [`RwSem`] (lock_api's, with its whole API:
 /// `map`, `try_map`, `unlocked`, `rwlock`).
@@ -163,6 +163,45 @@ impl<T: ?Sized> RwSem<T> {
     #[track_caller]
     pub fn write_nested(&self, subclass: u8) -> RwSemWriteGuard<'_, T> {
         let token = self.raw().lock_exclusive_nested(subclass);
+        // SAFETY: the exclusive acquisition `token` stands for was just made.
+        unsafe { self.inner.make_write_guard_unchecked(token) }
+    }
+
+    /// Shared access as one of many locks of this class held at once under
+    /// `outer` (see [`Mutex::lock_nest_lock`](crate::Mutex::lock_nest_lock)).
+    #[inline]
+    #[track_caller]
+    pub fn read_nest_lock(&self, outer: &(impl NestLock + ?Sized)) -> RwSemReadGuard<'_, T> {
+        let token = self.raw().lock_shared_nest_lock(outer.nest_map());
+        // SAFETY: the shared acquisition `token` stands for was just made.
+        unsafe { self.inner.make_read_guard_unchecked(token) }
+    }
+
+    /// Exclusive access as one of many locks of this class held at once
+    /// under `outer`.
+    #[inline]
+    #[track_caller]
+    pub fn write_nest_lock(&self, outer: &(impl NestLock + ?Sized)) -> RwSemWriteGuard<'_, T> {
+        let token = self.raw().lock_exclusive_nest_lock(outer.nest_map());
+        // SAFETY: the exclusive acquisition `token` stands for was just made.
+        unsafe { self.inner.make_write_guard_unchecked(token) }
+    }
+
+    /// Shared access in a stated order among the locks of this class (see
+    /// [`Mutex::lock_ordered`](crate::Mutex::lock_ordered)).
+    #[inline]
+    #[track_caller]
+    pub fn read_ordered(&self, key: u64) -> RwSemReadGuard<'_, T> {
+        let token = self.raw().lock_shared_ordered(key);
+        // SAFETY: the shared acquisition `token` stands for was just made.
+        unsafe { self.inner.make_read_guard_unchecked(token) }
+    }
+
+    /// Exclusive access in a stated order among the locks of this class.
+    #[inline]
+    #[track_caller]
+    pub fn write_ordered(&self, key: u64) -> RwSemWriteGuard<'_, T> {
+        let token = self.raw().lock_exclusive_ordered(key);
         // SAFETY: the exclusive acquisition `token` stands for was just made.
         unsafe { self.inner.make_write_guard_unchecked(token) }
     }
