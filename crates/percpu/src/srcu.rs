@@ -58,6 +58,11 @@ const FENCED: usize = 1;
 /// which would wait for itself (it panics instead of hanging when the
 /// validator is compiled out).
 ///
+/// A section whose guard is leaked (`mem::forget`) never ends, even when
+/// its thread exits: every later `synchronize` waits for it, as for a
+/// leaked `rcu_read_lock`. The validator reports the thread's exit in a
+/// section; `synchronize` has no timed form.
+///
 /// ```
 /// use kernsync_percpu::Srcu;
 /// use std::sync::atomic::{AtomicPtr, Ordering};
