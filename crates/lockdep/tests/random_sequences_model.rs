@@ -74,7 +74,7 @@
 
 mod common;
 
-use common::model::{case_prefix, setup, show, Kind};
+use common::model::{case_prefix, is_closed, is_strong, reported_walk, setup, show, Edge, Kind};
 use kernsync_lockdep::{capture, is_enabled, Held, LockClass, LockMap, Mode, ReportKind};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -99,29 +99,8 @@ enum Op {
     Release(usize),
 }
 
-/// `from -> to` of `kind`.
-type Edge = (usize, usize, Kind);
-
 // ---------------------------------------------------------------------------
 // The reference model.
-
-/// Whether the closed walk `cycle` (each edge entering the node the next one
-/// leaves, the last entering the first's) is strong: no node entered by an
-/// `-(xR)->` edge and left by an `-(Sx)->` edge.
-fn is_strong(cycle: &[Edge]) -> bool {
-    let n = cycle.len();
-    (0..n).all(|i| {
-        let (into, out) = (cycle[(i + n - 1) % n], cycle[i]);
-        assert_eq!(into.1, out.0, "not a closed walk: {cycle:?}");
-        !(into.2.taken_recursive && out.2.held_shared)
-    })
-}
-
-/// Whether `walk` is a closed walk: each edge leaves the node the previous
-/// one entered, and the last enters the node the first leaves.
-fn is_closed(walk: &[Edge]) -> bool {
-    !walk.is_empty() && (0..walk.len()).all(|i| walk[i].1 == walk[(i + 1) % walk.len()].0)
-}
 
 /// Whether the closed walk `walk` passes every node once.
 fn is_simple(walk: &[Edge]) -> bool {
@@ -328,12 +307,6 @@ fn run(classes: usize, ops: &[Op]) -> Result<Vec<(Expected, Observed)>, String> 
         })
         .collect();
     let names: Vec<String> = maps.iter().map(|m| m.class_name()).collect();
-    let index = |name: &str| -> Result<usize, String> {
-        name.strip_prefix(&prefix)
-            .and_then(|i| i.parse().ok())
-            .filter(|&i: &usize| i < classes)
-            .ok_or_else(|| format!("a report names class {name:?}, not one of this case's"))
-    };
 
     let expected = reference(ops, Trylocks::ByTheRules);
     let mut held = Leftovers {
@@ -373,17 +346,7 @@ fn run(classes: usize, ops: &[Op]) -> Result<Vec<(Expected, Observed)>, String> 
                     seen.cycles += 1;
                     // The reported cycle: a closed strong walk over the
                     // reference's edges, through an edge this operation made.
-                    let walk = r
-                        .edges()
-                        .iter()
-                        .map(|d| {
-                            Ok((
-                                index(&d.from)?,
-                                index(&d.to)?,
-                                Kind::of(d.held_mode, d.taken_mode),
-                            ))
-                        })
-                        .collect::<Result<Vec<Edge>, String>>()?;
+                    let walk = reported_walk(r, &prefix, classes)?;
                     if !is_closed(&walk)
                         || !walk.iter().all(|e| x.edges.contains(e))
                         || !walk.iter().any(|e| x.new.contains(e))

@@ -33,7 +33,7 @@
 
 mod common;
 
-use common::model::{case_prefix, setup, show, Kind};
+use common::model::{case_prefix, is_closed, is_strong, reported_walk, setup, show, Edge, Kind};
 use kernsync_lockdep::{capture, is_enabled, LockClass, LockMap, Mode, ReportKind};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -48,9 +48,6 @@ const RR: Mode = Mode::RecursiveRead;
 
 /// One acquisition of a path: (class index, mode).
 type Step = (usize, Mode);
-
-/// `from -> to` of `kind`.
-type Edge = (usize, usize, Kind);
 
 /// The edges a path makes: from every held lock to each newly taken one.
 fn path_edges(path: &[Step]) -> Vec<Edge> {
@@ -106,18 +103,6 @@ fn simple_cycles(edges: &BTreeSet<Edge>) -> Vec<Vec<Edge>> {
     out
 }
 
-/// Whether the closed walk `cycle` (each edge entering the node the next one
-/// leaves, the last entering the first's) is strong: no node entered by an
-/// `-(xR)->` edge and left by an `-(Sx)->` edge.
-fn is_strong(cycle: &[Edge]) -> bool {
-    let n = cycle.len();
-    (0..n).all(|i| {
-        let (into, out) = (cycle[(i + n - 1) % n], cycle[i]);
-        assert_eq!(into.1, out.0, "not a closed walk: {cycle:?}");
-        !(into.2.taken_recursive && out.2.held_shared)
-    })
-}
-
 /// What the reference and the validator said about one path.
 #[derive(Debug)]
 struct PathVerdict {
@@ -143,11 +128,6 @@ fn run(classes: usize, paths: &[Vec<Step>], strict: bool) -> Result<Vec<PathVerd
     let maps: Vec<LockMap> = (0..classes)
         .map(|i| LockMap::new(LockClass::leak(&format!("{prefix}{i}"))))
         .collect();
-    let index = |name: &str| -> Result<usize, String> {
-        name.strip_prefix(&prefix)
-            .and_then(|i| i.parse().ok())
-            .ok_or_else(|| format!("a report names class {name:?}, not one of this case's"))
-    };
 
     let mut edges = BTreeSet::new();
     let mut verdicts = Vec::new();
@@ -182,20 +162,8 @@ fn run(classes: usize, paths: &[Vec<Step>], strict: bool) -> Result<Vec<PathVerd
             }
             // The reported cycle: a closed strong walk over the reference's
             // edges, through an edge this path made.
-            let walk = r
-                .edges()
-                .iter()
-                .map(|d| {
-                    Ok((
-                        index(&d.from)?,
-                        index(&d.to)?,
-                        Kind::of(d.held_mode, d.taken_mode),
-                    ))
-                })
-                .collect::<Result<Vec<Edge>, String>>()?;
-            let closed = !walk.is_empty()
-                && (0..walk.len()).all(|i| walk[i].1 == walk[(i + 1) % walk.len()].0);
-            if !closed
+            let walk = reported_walk(r, &prefix, classes)?;
+            if !is_closed(&walk)
                 || !walk.iter().all(|e| edges.contains(e))
                 || !walk.iter().any(|e| new.contains(e))
                 || !is_strong(&walk)

@@ -51,3 +51,45 @@ impl Kind {
         }
     }
 }
+
+/// `from -> to` of `kind`, over a case's class indices.
+pub type Edge = (usize, usize, Kind);
+
+/// Whether the closed walk `cycle` (each edge entering the node the next one
+/// leaves, the last entering the first's) is strong: no node entered by an
+/// `-(xR)->` edge and left by an `-(Sx)->` edge.
+pub fn is_strong(cycle: &[Edge]) -> bool {
+    let n = cycle.len();
+    (0..n).all(|i| {
+        let (into, out) = (cycle[(i + n - 1) % n], cycle[i]);
+        assert_eq!(into.1, out.0, "not a closed walk: {cycle:?}");
+        !(into.2.taken_recursive && out.2.held_shared)
+    })
+}
+
+/// Whether `walk` is a closed walk: each edge leaves the node the previous
+/// one entered, and the last enters the node the first leaves.
+pub fn is_closed(walk: &[Edge]) -> bool {
+    !walk.is_empty() && (0..walk.len()).all(|i| walk[i].1 == walk[(i + 1) % walk.len()].0)
+}
+
+/// The cycle a report names, as edges over the indices of the case's
+/// `classes` classes (named `{prefix}{index}`).
+pub fn reported_walk(r: &Report, prefix: &str, classes: usize) -> Result<Vec<Edge>, String> {
+    let index = |name: &str| -> Result<usize, String> {
+        name.strip_prefix(prefix)
+            .and_then(|i| i.parse().ok())
+            .filter(|&i: &usize| i < classes)
+            .ok_or_else(|| format!("a report names class {name:?}, not one of this case's"))
+    };
+    r.edges()
+        .iter()
+        .map(|d| {
+            Ok((
+                index(&d.from)?,
+                index(&d.to)?,
+                Kind::of(d.held_mode, d.taken_mode),
+            ))
+        })
+        .collect()
+}
