@@ -361,3 +361,18 @@ impl fmt::Display for Report {
 }
 
 impl std::error::Error for Report {}
+
+/// What the validator does with a report (outside [`capture`](crate::capture)).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Action {
+    /// Print the report and panic: a potential deadlock fails the test that
+    /// found it. Where a panic cannot unwind (inside the allocator, in a
+    /// thread-exit destructor, in a `Drop` during unwinding) the process
+    /// aborts after printing. The default; `KERNSYNC_LOCKDEP=panic`.
+    Panic = 0,
+    /// Print the report and go on. `KERNSYNC_LOCKDEP=warn`.
+    Warn = 1,
+    /// Validate nothing: locks are not tracked. `KERNSYNC_LOCKDEP=off`.
+    Off = 2,
+}

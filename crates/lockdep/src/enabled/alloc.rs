@@ -11,92 +11,23 @@
 //! Inside the inner allocator the validator may not allocate (that would
 //! re-enter the allocator that is running) and may not unwind (undefined
 //! behaviour). So an acquisition there that the fast path cannot settle is
-//! recorded in a fixed per-thread buffer and validated right after the inner
-//! allocator returns; reports raised there print and, in `Panic` mode, abort.
+//! deferred (see `deferred`) and validated right after the inner allocator
+//! returns; reports raised there print and, in `Panic` mode, abort.
 
-use super::thread::{Acq, Entry, How, ThreadState, THREAD};
-use super::{config, slow, Held, LockMap};
+use super::entry::{Acq, Held, How};
+use super::map::LockMap;
+use super::thread::{with_thread, ThreadState};
+use super::{config, validate};
 use crate::class::LockClass;
 use crate::mode::Mode;
 use crate::report::Site;
-use crate::MAX_DEPTH;
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::Cell;
 use core::panic::Location;
 use std::alloc::System;
 
 static ALLOCATION: LockClass = LockClass::new("allocation");
 /// The allocation pseudo-lock.
 static ALLOC_MAP: LockMap = LockMap::new(&ALLOCATION);
-
-/// An acquisition made inside the inner allocator, to validate after it.
-struct Pending {
-    /// Whether `acq` and `held[..depth]` hold a pending acquisition.
-    full: Cell<bool>,
-    /// A second one arrived while one was pending: it could not be kept.
-    lost: Cell<bool>,
-    acq: Cell<Option<Acq>>,
-    key: Cell<u64>,
-    depth: Cell<usize>,
-    held: [Cell<(Entry, usize)>; MAX_DEPTH],
-}
-
-thread_local! {
-    static PENDING: Pending = const {
-        Pending {
-            full: Cell::new(false),
-            lost: Cell::new(false),
-            acq: Cell::new(None),
-            key: Cell::new(0),
-            depth: Cell::new(0),
-            held: [const { Cell::new((Entry::EMPTY, 0)) }; MAX_DEPTH],
-        }
-    };
-}
-
-/// Records an acquisition made inside the inner allocator, for validation
-/// once the allocator returns. Called from the slow path.
-pub(super) fn defer(t: &ThreadState, a: Acq, key: u64) {
-    PENDING.with(|p| {
-        if p.full.get() {
-            p.lost.set(true);
-            return;
-        }
-        for i in 0..t.depth() {
-            p.held[i].set((t.entry(i), t.instance(i)));
-        }
-        p.depth.set(t.depth());
-        p.acq.set(Some(a));
-        p.key.set(key);
-        p.full.set(true);
-    });
-}
-
-/// Validates what `defer` recorded, now that allocating is safe again.
-#[cold]
-fn replay() {
-    // The validator's own work from here: the copy below allocates, and an
-    // allocator that locks must not defer (and so replay) again.
-    struct Own;
-    impl Drop for Own {
-        fn drop(&mut self) {
-            THREAD.with(|t| t.busy.set(t.busy.get() - 1));
-        }
-    }
-    THREAD.with(|t| t.busy.set(t.busy.get() + 1));
-    let _own = Own;
-    let Some((held, a, key, lost)) = PENDING.with(|p| {
-        if !p.full.get() {
-            return None;
-        }
-        p.full.set(false);
-        let held: Vec<(Entry, usize)> = (0..p.depth.get()).map(|i| p.held[i].get()).collect();
-        Some((held, p.acq.get()?, p.key.get(), p.lost.replace(false)))
-    }) else {
-        return;
-    };
-    slow::replay(&held, a, key, lost);
-}
 
 /// Enters the allocation path from `CheckedAlloc` (`site` None) or from
 /// `might_alloc` / `allocation_path` (`site` Some). Returns the pseudo-lock's
@@ -108,11 +39,11 @@ fn enter(t: &ThreadState, site: Option<&'static Location<'static>>) -> Option<He
         return None;
     }
     if t.in_no_alloc() {
-        slow::alloc_forbidden(t, site.map_or(Site::Allocation, Site::Code), site.is_none());
+        validate::alloc_forbidden(t, site.map_or(Site::Allocation, Site::Code), site.is_none());
     }
     let a = Acq {
-        instance: &ALLOC_MAP as *const LockMap as usize,
-        bits: ALLOC_MAP.bits(),
+        instance: ALLOC_MAP.instance(),
+        class: ALLOC_MAP.bits(),
         mode: Mode::Write,
         subclass: 0,
         how: if site.is_some() {
@@ -122,13 +53,13 @@ fn enter(t: &ThreadState, site: Option<&'static Location<'static>>) -> Option<He
         },
         site: site.unwrap_or(Location::caller()),
     };
-    let h = t.acquire(a);
+    let h = validate::acquire(a);
     h.is_tracked().then_some(h)
 }
 
 /// `might_alloc()` at `site`.
 pub(super) fn might_alloc_at(site: Option<&'static Location<'static>>) {
-    THREAD.with(|t| {
+    with_thread(|t| {
         if let Some(h) = enter(t, site) {
             ALLOC_MAP.release(h);
         }
@@ -141,12 +72,12 @@ pub(super) fn allocation_path<R>(site: &'static Location<'static>, f: impl FnOnc
     impl Drop for Leave {
         fn drop(&mut self) {
             if let Some(h) = self.0.take() {
-                THREAD.with(|t| t.in_alloc.set(t.in_alloc.get() - 1));
+                with_thread(|t| t.in_alloc.set(t.in_alloc.get() - 1));
                 ALLOC_MAP.release(h);
             }
         }
     }
-    let held = THREAD.with(|t| {
+    let held = with_thread(|t| {
         let h = enter(t, Some(site));
         if h.is_some() {
             t.in_alloc.set(t.in_alloc.get() + 1);
@@ -189,7 +120,7 @@ impl<A> CheckedAlloc<A> {
 /// Runs one allocation of `CheckedAlloc` around `f`.
 #[inline]
 fn checked(f: impl FnOnce() -> *mut u8) -> *mut u8 {
-    let held = THREAD.with(|t| {
+    let held = with_thread(|t| {
         let h = enter(t, None);
         if h.is_some() {
             t.in_alloc.set(t.in_alloc.get() + 1);
@@ -199,14 +130,14 @@ fn checked(f: impl FnOnce() -> *mut u8) -> *mut u8 {
     });
     let p = f();
     if let Some(h) = held {
-        let replay_now = THREAD.with(|t| {
+        let replay_now = with_thread(|t| {
             t.in_alloc.set(t.in_alloc.get() - 1);
             t.in_allocator.set(t.in_allocator.get() - 1);
             t.in_allocator.get() == 0
         });
         ALLOC_MAP.release(h);
         if replay_now {
-            replay();
+            validate::replay_deferred();
         }
     }
     p

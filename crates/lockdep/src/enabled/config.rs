@@ -1,11 +1,12 @@
 //! Run-time configuration: on/off, the action taken on a report, the handler,
-//! and the environment variables read on first use.
+//! the bounds, and the environment variables read on first use.
 
 use super::graph;
-use super::thread::{Busy, THREAD};
-use crate::report::Report;
-use crate::{Action, Limits, LimitsError};
-use std::path::PathBuf;
+use super::persist;
+use super::thread::{with_thread, Busy};
+use crate::limits::{Limits, LimitsError};
+use crate::report::{Action, Report};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Once, OnceLock, RwLock};
 
@@ -45,7 +46,7 @@ pub(crate) fn validating() -> bool {
 fn init() -> bool {
     // Reading the environment allocates: mark it as the validator's own work
     // so a checking allocator does not re-enter (and re-run) this.
-    THREAD.with(|t| {
+    with_thread(|t| {
         let _busy = Busy::enter(t);
         INIT.call_once(|| {
             let action = match std::env::var("KERNSYNC_LOCKDEP").as_deref() {
@@ -61,7 +62,7 @@ fn init() -> bool {
             BACKTRACE.store(on("KERNSYNC_LOCKDEP_BACKTRACE"), Ordering::Relaxed);
             let _ = DUMP_PATH.set(std::env::var_os("KERNSYNC_LOCKDEP_DUMP").map(PathBuf::from));
             if let Some(path) = std::env::var_os("KERNSYNC_LOCKDEP_ALLOW") {
-                graph::load_allow_file(&PathBuf::from(path));
+                persist::load_allow_file(&PathBuf::from(path));
             }
             ACTION.store(action as u8, Ordering::Relaxed);
             let state = if action == Action::Off { OFF } else { ON };
@@ -112,15 +113,27 @@ pub(crate) fn handler() -> Option<fn(&Report)> {
 /// Changes the bounds of the graph. Fails if a new bound is below what is
 /// already in use or above what the validator can hold.
 pub fn set_limits(limits: Limits) -> Result<(), LimitsError> {
-    graph::set_limits(limits)
+    graph::check_maxima(&limits)?;
+    graph::with(|g| g.set_limits(limits))
 }
 
 pub(crate) fn backtraces() -> bool {
     BACKTRACE.load(Ordering::Relaxed)
 }
 
-pub(crate) fn dump_path() -> Option<&'static PathBuf> {
-    DUMP_PATH.get().and_then(Option::as_ref)
+pub(crate) fn dump_path() -> Option<&'static Path> {
+    DUMP_PATH.get().and_then(Option::as_deref)
+}
+
+/// Writes the graph to the file named by `KERNSYNC_LOCKDEP_DUMP` now (it is
+/// also rewritten whenever the graph gains an edge). Does nothing when the
+/// variable is unset.
+pub fn dump() -> std::io::Result<()> {
+    validating();
+    match dump_path() {
+        Some(path) => persist::dump_to(path),
+        None => Ok(()),
+    }
 }
 
 /// A bound was reached: validation is off for good.

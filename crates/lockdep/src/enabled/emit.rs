@@ -1,9 +1,8 @@
 //! Delivering reports: to `capture`, to the handler or stderr, then the action.
 
 use super::config;
-use super::thread::{Busy, THREAD};
-use crate::report::Report;
-use crate::Action;
+use super::thread::{with_thread, Busy};
+use crate::report::{Action, Report};
 use std::cell::RefCell;
 
 thread_local! {
@@ -56,7 +55,7 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
 /// cannot unwind.
 pub(crate) fn emit(report: Report) {
     let action = config::action();
-    let (report, no_unwind) = THREAD.with(|t| {
+    let (report, no_unwind) = with_thread(|t| {
         let _busy = Busy::enter(t);
         let mut report = Some(report);
         let _ = CAPTURED.try_with(|c| {

@@ -1,0 +1,91 @@
+//! The annotations that are not a lock's: `might_*`, scopes, assertions and
+//! the held-lock list.
+
+use super::thread::{with_thread, Scope, ScopeKind};
+use super::{alloc, config, validate};
+use crate::class::LockClass;
+use crate::mode::Mode;
+use crate::report::HeldLock;
+use core::panic::Location;
+
+/// Whether locks are being validated now: compiled in, not switched off
+/// (`KERNSYNC_LOCKDEP=off`, `set_action(Action::Off)`) and no bound reached.
+#[inline]
+pub fn is_enabled() -> bool {
+    config::validating()
+}
+
+/// Checks that taking a lock of `class` in `mode` here would be safe, as if
+/// it were acquired and released: use it where a lock is taken only on a rare
+/// path (`might_lock` in the kernel), so the dependency is learned on every run.
+#[track_caller]
+pub fn might_lock(class: &'static LockClass, mode: Mode) {
+    if config::validating() {
+        validate::might_lock(class, mode, Location::caller());
+    }
+}
+
+/// A point where the current thread may sleep (block): reported inside an
+/// atomic section or under an atomic class.
+#[track_caller]
+pub fn might_sleep() {
+    if config::validating() {
+        let site = Location::caller();
+        with_thread(|t| validate::might_sleep(t, site));
+    }
+}
+
+/// A point where the current thread may allocate: reported under a no-alloc
+/// class or inside `no_alloc`, and recorded as a dependency on the
+/// allocation pseudo-lock (so a lock taken inside an allocation path closes
+/// cycles through it).
+#[track_caller]
+pub fn might_alloc() {
+    alloc::might_alloc_at(Some(Location::caller()));
+}
+
+/// Runs `f` as a scope in which allocation is forbidden.
+#[track_caller]
+pub fn no_alloc<R>(f: impl FnOnce() -> R) -> R {
+    let _g = Scope::enter(ScopeKind::NoAlloc, Location::caller());
+    f()
+}
+
+/// Runs `f` as an atomic section (no sleeping: like preemption off, or an
+/// atomic notifier call): sleeping locks and `might_sleep()` inside are reported.
+#[track_caller]
+pub fn atomic_section<R>(f: impl FnOnce() -> R) -> R {
+    let _g = Scope::enter(ScopeKind::Atomic, Location::caller());
+    f()
+}
+
+/// Runs `f` as a lock's own internals: allocations inside (parking_lot_core
+/// growing its hash table while a thread parks) belong to the lock, not to
+/// the user's held locks, and are not checked.
+#[inline]
+pub fn lock_internals<R>(f: impl FnOnce() -> R) -> R {
+    let _g = Scope::enter(ScopeKind::Internals, Location::caller());
+    f()
+}
+
+/// Runs `f` inside the allocation path, holding the allocation pseudo-lock
+/// (lockdep's `fs_reclaim`): annotate reclaim hooks and cache shrinkers that
+/// the allocator may call, so the locks they take are ordered after every
+/// lock held where memory is allocated.
+#[track_caller]
+pub fn allocation_path<R>(f: impl FnOnce() -> R) -> R {
+    alloc::allocation_path(Location::caller(), f)
+}
+
+/// Reports if the current thread holds any lock.
+#[track_caller]
+pub fn assert_no_locks_held() {
+    if config::validating() && with_thread(|t| t.depth() != 0) {
+        validate::assertion("locks are held".to_owned(), Vec::new(), Location::caller());
+    }
+}
+
+/// The locks the current thread holds, outermost first.
+pub fn held_locks() -> Vec<HeldLock> {
+    validate::held_locks()
+}

@@ -1,0 +1,100 @@
+//! Class resolution: from a `LockMap`'s key to a class id and its flags.
+//!
+//! A static `LockClass` is registered (with its declared order) on first
+//! use; a construction site becomes one class per `file:line:col`, found
+//! afterwards through a lock-free cache; a lock with no site gets a class of
+//! its own. Registration returns what it found (declared orders that form a
+//! cycle, a bound reached); reporting it is the caller's.
+
+use super::entry::ClassBits;
+use super::graph::{Bound, ClassInfo, Cycle, Graph};
+use crate::class::LockClass;
+use crate::table::Table;
+use core::panic::Location;
+
+/// How a `LockMap` finds its class.
+#[derive(Clone, Copy)]
+pub(crate) enum ClassKey {
+    /// A named class (usually a `static`).
+    Class(&'static LockClass),
+    /// One class per construction site, optionally named.
+    Site(&'static Location<'static>, Option<&'static str>),
+    /// A class of its own, made on first use.
+    Instance,
+}
+
+/// Slots of the construction-site cache.
+const SITE_SLOTS: usize = 1 << 14;
+
+#[cfg(not(loom))]
+static SITES: Table<SITE_SLOTS> = Table::new();
+#[cfg(loom)]
+static SITES: std::sync::LazyLock<Table<SITE_SLOTS>> = std::sync::LazyLock::new(Table::new);
+
+fn site_key(site: &'static Location<'static>) -> u64 {
+    site as *const Location<'static> as u64
+}
+
+/// The class of `key` if it needs no graph work: a static class already
+/// registered, or a construction site already cached.
+pub(crate) fn lookup(key: ClassKey) -> Option<ClassBits> {
+    match key {
+        ClassKey::Class(c) => {
+            let id = c.registered_id();
+            (id != 0).then(|| ClassBits::new(id, c.flags()))
+        }
+        ClassKey::Site(site, _) if !is_std_site(site) => {
+            SITES.get(site_key(site)).map(|id| ClassBits::new(id, 0))
+        }
+        _ => None,
+    }
+}
+
+/// Registers the class of `key` in the graph (the caller holds it),
+/// collecting the cycles its declared order closes into `cycles`.
+pub(crate) fn register(
+    g: &mut Graph,
+    key: ClassKey,
+    cycles: &mut Vec<Cycle>,
+) -> Result<ClassBits, Bound> {
+    match key {
+        ClassKey::Class(c) => Ok(ClassBits::new(g.register(c, cycles)?, c.flags())),
+        ClassKey::Site(site, name) if !is_std_site(site) => {
+            let id = g.site_class(site, name)?;
+            if g.site_classes() < SITE_SLOTS / 2 {
+                SITES.insert(site_key(site), id);
+            }
+            Ok(ClassBits::new(id, 0))
+        }
+        ClassKey::Site(site, _) => anonymous(g, |n| {
+            format!("anonymous#{n} (made in the standard library at {site})")
+        }),
+        ClassKey::Instance => anonymous(g, |n| format!("anonymous#{n}")),
+    }
+}
+
+fn anonymous(g: &mut Graph, name: impl FnOnce(u32) -> String) -> Result<ClassBits, Bound> {
+    g.anonymous += 1;
+    let id = g.add_class(ClassInfo {
+        name: name(g.anonymous),
+        site: None,
+        class: None,
+    })?;
+    Ok(ClassBits::new(id, 0))
+}
+
+/// A site in the standard library: `/rustc/<hash>/library/...` in shipped
+/// builds, `.../library/{core,alloc,std}/src/...` when std is built from
+/// source. It names no class of the user's (a lock made by `Default::default`
+/// through `unwrap_or_default()`, say), so such a lock gets a class of its own.
+fn is_std_site(site: &Location<'_>) -> bool {
+    let f = site.file();
+    f.starts_with("/rustc/")
+        || [
+            "library/core/src/",
+            "library/alloc/src/",
+            "library/std/src/",
+        ]
+        .iter()
+        .any(|p| f.contains(p))
+}

@@ -1,0 +1,372 @@
+//! `LockMap`: the validator's handle on one lock instance, the public face
+//! of every acquisition and release.
+
+use super::classes::ClassKey;
+use super::config;
+use super::entry::{Acq, ClassBits, Held, How};
+use super::thread::with_thread;
+use super::validate;
+use crate::class::LockClass;
+use crate::mode::Mode;
+use core::fmt;
+use core::panic::Location;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// The validator's handle on one lock instance: a lock embeds one and calls
+/// it around every acquisition and release.
+///
+/// It records the lock's class lazily (on first acquisition) and costs 16
+/// bytes plus the class key with validation compiled in, zero bytes without.
+/// A `LockMap` with no lock behind it is a *pseudo-lock*: acquire it around
+/// work that others wait for, and around the wait (see the crate docs).
+pub struct LockMap {
+    key: ClassKey,
+    /// The class's [`ClassBits`], 0 until first use. Relaxed is enough:
+    /// the value is derived from the class alone, and all graph data it
+    /// indexes is read under the graph lock.
+    cache: AtomicU64,
+}
+
+impl LockMap {
+    /// A handle whose lock belongs to `class`.
+    pub const fn new(class: &'static LockClass) -> LockMap {
+        LockMap {
+            key: ClassKey::Class(class),
+            cache: AtomicU64::new(0),
+        }
+    }
+
+    /// A handle whose class is the caller's site: every lock constructed at
+    /// one `file:line:col` shares one class. This is what `#[track_caller]`
+    /// lock constructors use. A site inside the standard library (a lock made
+    /// by `Default::default` through `unwrap_or_default()`, say) names no
+    /// class of the user's, so such a lock gets a class of its own instead.
+    #[track_caller]
+    pub const fn at_caller() -> LockMap {
+        LockMap::at_site(Location::caller())
+    }
+
+    /// A handle whose class is `site` (see [`LockMap::at_caller`]).
+    pub const fn at_site(site: &'static Location<'static>) -> LockMap {
+        LockMap {
+            key: ClassKey::Site(site, None),
+            cache: AtomicU64::new(0),
+        }
+    }
+
+    /// A handle whose class is the caller's site, shown as `name` in reports.
+    /// Handy for pseudo-locks: `static FLUSH: LockMap = LockMap::named("flush");`.
+    #[track_caller]
+    pub const fn named(name: &'static str) -> LockMap {
+        LockMap {
+            key: ClassKey::Site(Location::caller(), Some(name)),
+            cache: AtomicU64::new(0),
+        }
+    }
+
+    /// A handle with a class of its own, made on first use (for locks built
+    /// without any site, such as lock_api's `const INIT`). Such classes are
+    /// never freed; prefer a named class for locks made in great numbers.
+    pub const fn anonymous() -> LockMap {
+        LockMap {
+            key: ClassKey::Instance,
+            cache: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn instance(&self) -> usize {
+        self as *const LockMap as usize
+    }
+
+    /// The class, resolving it on first use.
+    #[inline]
+    pub(crate) fn bits(&self) -> ClassBits {
+        match self.cache.load(Ordering::Relaxed) {
+            0 => self.resolve(),
+            c => ClassBits::from_raw(c),
+        }
+    }
+
+    #[cold]
+    fn resolve(&self) -> ClassBits {
+        let bits = validate::resolve(self.key);
+        if bits != ClassBits::UNRESOLVED {
+            self.cache.store(bits.to_raw(), Ordering::Relaxed);
+        }
+        bits
+    }
+
+    /// The class if it is validated: one signed test on the fast path.
+    #[inline(always)]
+    fn validated_bits(&self) -> Option<ClassBits> {
+        let c = self.cache.load(Ordering::Relaxed);
+        if ClassBits::is_validated_raw(c) {
+            return Some(ClassBits::from_raw(c));
+        }
+        let c = if c == 0 {
+            self.resolve()
+        } else {
+            ClassBits::from_raw(c)
+        };
+        c.is_validated().then_some(c)
+    }
+
+    /// Every acquisition: a few tests, then the engine's one decision.
+    #[inline(always)]
+    pub(crate) fn acq(
+        &self,
+        mode: Mode,
+        subclass: u8,
+        how: How,
+        site: &'static Location<'static>,
+    ) -> Held {
+        if !config::validating() {
+            return Held::UNTRACKED;
+        }
+        let Some(class) = self.validated_bits() else {
+            return Held::UNTRACKED;
+        };
+        let a = Acq {
+            instance: self.instance(),
+            class,
+            mode,
+            subclass,
+            how,
+            site,
+        };
+        validate::acquire(a)
+    }
+
+    /// Records a blocking acquisition in `mode`, *before* the lock blocks:
+    /// a deadlock is reported instead of hanging. Timed acquisitions call
+    /// this too (they can wait), and `release` the token if they time out.
+    #[inline]
+    #[track_caller]
+    pub fn acquire(&self, mode: Mode) -> Held {
+        self.acq(mode, 0, How::Blocking, Location::caller())
+    }
+
+    /// Like [`acquire`](LockMap::acquire), as subclass `subclass` (below 8)
+    /// of the lock's class: nesting two locks of one class in a fixed order
+    /// (parent then child) is then ordered, not recursive.
+    #[inline]
+    #[track_caller]
+    pub fn acquire_nested(&self, mode: Mode, subclass: u8) -> Held {
+        assert!(
+            subclass < 8,
+            "lockdep: subclass {subclass} out of range (0..8)"
+        );
+        self.acq(mode, subclass, How::Blocking, Location::caller())
+    }
+
+    /// Like [`acquire`](LockMap::acquire), under the nest lock `outer`: many
+    /// locks of this class may be held at once while `outer` is held (as
+    /// `mm_take_all_locks` does), and they share one held-stack entry. Taking
+    /// one without holding `outer` is reported.
+    #[inline]
+    #[track_caller]
+    pub fn acquire_nest_lock(&self, mode: Mode, outer: &LockMap) -> Held {
+        self.acq(mode, 0, How::Nest(outer.instance()), Location::caller())
+    }
+
+    /// Like [`acquire`](LockMap::acquire), in a stated order among locks of
+    /// one class: while locks of this class are held, each new one must have
+    /// a larger `key` (its address, an index, an id). Out of order is reported
+    /// as recursive locking.
+    #[inline]
+    #[track_caller]
+    pub fn acquire_ordered(&self, mode: Mode, key: u64) -> Held {
+        self.acq(mode, 0, How::Ordered(key), Location::caller())
+    }
+
+    /// Records a successful immediate `try_*` acquisition: it cannot wait, so
+    /// it adds no dependency into this lock (later acquisitions add edges out
+    /// of it).
+    #[inline]
+    #[track_caller]
+    pub fn try_acquired(&self, mode: Mode) -> Held {
+        self.acq(mode, 0, How::Try, Location::caller())
+    }
+
+    /// [`try_acquired`](LockMap::try_acquired) as a subclass.
+    #[inline]
+    #[track_caller]
+    pub fn try_acquired_nested(&self, mode: Mode, subclass: u8) -> Held {
+        assert!(
+            subclass < 8,
+            "lockdep: subclass {subclass} out of range (0..8)"
+        );
+        self.acq(mode, subclass, How::Try, Location::caller())
+    }
+
+    /// Records the release of the acquisition `held` (in any order).
+    #[inline]
+    #[track_caller]
+    pub fn release(&self, held: Held) {
+        self.release_at(held, Location::caller());
+    }
+
+    /// [`release`](LockMap::release) at `site`. The entry matched is this
+    /// map's; a token made by another map is reported. An untracked token
+    /// (class 0) never matches a held entry, so the fast path needs no test
+    /// for it: the slow path ignores it.
+    #[inline]
+    fn release_at(&self, held: Held, site: &'static Location<'static>) {
+        let instance = self.instance();
+        with_thread(|t| validate::release(t, instance, held.instance, held.class(), site));
+    }
+
+    /// Releases this thread's most recent acquisition of this lock, for raw
+    /// locks that keep no per-acquisition state. Reports a bad unlock if the
+    /// thread holds none.
+    #[track_caller]
+    pub fn release_unpaired(&self) {
+        if !config::validating() {
+            return;
+        }
+        let Some(bits) = self.validated_bits() else {
+            return;
+        };
+        let (instance, site) = (self.instance(), Location::caller());
+        with_thread(|t| validate::release(t, instance, instance, bits.class(), site));
+    }
+
+    /// Acquires and at once releases: a wait on whatever holders of this
+    /// (pseudo-)lock do. Use it at a flush, a join, a completion wait.
+    #[track_caller]
+    pub fn acquire_release(&self, mode: Mode) {
+        let h = self.acq(mode, 0, How::Blocking, Location::caller());
+        self.release(h);
+    }
+
+    /// Runs `f` holding this (pseudo-)lock: the work that waiters wait for.
+    #[track_caller]
+    pub fn with<R>(&self, mode: Mode, f: impl FnOnce() -> R) -> R {
+        struct Release<'a>(&'a LockMap, Option<Held>, &'static Location<'static>);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                if let Some(h) = self.1.take() {
+                    // The caller's line: `drop` cannot track it.
+                    self.0.release_at(h, self.2);
+                }
+            }
+        }
+        let site = Location::caller();
+        let _g = Release(self, Some(self.acq(mode, 0, How::Blocking, site)), site);
+        f()
+    }
+
+    /// Changes a held write acquisition to `Read` (a downgrade). Adds no
+    /// dependency.
+    #[track_caller]
+    pub fn downgrade(&self, held: &mut Held) {
+        validate::change_mode(
+            self.instance(),
+            held,
+            Mode::Read,
+            "downgrading",
+            Location::caller(),
+        );
+    }
+
+    /// Upgrades a held (upgradable) read to `Write`: a new exclusive
+    /// acquisition of the same lock, which waits for other readers, so every
+    /// lock taken after it gains an edge into it.
+    #[track_caller]
+    pub fn upgrade(&self, held: &mut Held) {
+        validate::upgrade(self.instance(), held, Location::caller());
+    }
+
+    /// Records an upgrade that did not wait (an immediate `try_upgrade` that
+    /// succeeded): the held mode becomes `Write` and, as for any trylock, no
+    /// dependency is added.
+    #[track_caller]
+    pub fn try_upgraded(&self, held: &mut Held) {
+        validate::change_mode(
+            self.instance(),
+            held,
+            Mode::Write,
+            "upgrading",
+            Location::caller(),
+        );
+    }
+
+    /// Whether the current thread holds this lock; `None` when that is not
+    /// known (validation is off, or the class is not validated).
+    fn held_here(&self) -> Option<bool> {
+        if !config::validating() {
+            return None;
+        }
+        let bits = self.validated_bits()?;
+        Some(with_thread(|t| {
+            t.find(self.instance(), bits.class()).is_some()
+        }))
+    }
+
+    /// Whether the current thread holds this lock (false when not validating
+    /// or the class is not validated: such locks are not tracked).
+    pub fn is_held(&self) -> bool {
+        self.held_here() == Some(true)
+    }
+
+    /// The subclass in which the current thread holds this lock (the
+    /// innermost acquisition if it holds it more than once), or `None` when
+    /// it does not hold it or the validator does not track it. A wait that
+    /// releases and re-takes a lock (a condition variable's) re-acquires in
+    /// this subclass, so a lock taken with `acquire_nested` stays nested.
+    pub fn held_subclass(&self) -> Option<u8> {
+        if !config::validating() {
+            return None;
+        }
+        let bits = self.validated_bits()?;
+        with_thread(|t| {
+            t.find(self.instance(), bits.class())
+                .map(|i| t.entry(i).id.subclass())
+        })
+    }
+
+    /// Reports unless the current thread holds this lock (nothing is
+    /// reported when validation is off or the class is not validated).
+    #[track_caller]
+    pub fn assert_held(&self) {
+        if self.held_here() == Some(false) {
+            let name = validate::label(self.bits().class());
+            validate::assertion(
+                format!("\"{name}\" is not held"),
+                vec![name],
+                Location::caller(),
+            );
+        }
+    }
+
+    /// Reports if the current thread holds this lock.
+    #[track_caller]
+    pub fn assert_not_held(&self) {
+        if self.held_here() == Some(true) {
+            let name = validate::label(self.bits().class());
+            validate::assertion(
+                format!("\"{name}\" is held"),
+                vec![name],
+                Location::caller(),
+            );
+        }
+    }
+
+    /// The name of this lock's class (resolving it if needed).
+    pub fn class_name(&self) -> String {
+        validate::label(self.bits().class())
+    }
+}
+
+impl fmt::Debug for LockMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("LockMap");
+        match self.key {
+            ClassKey::Class(c) => d.field("class", &c.name()),
+            ClassKey::Site(s, n) => d.field("site", &format_args!("{s}")).field("name", &n),
+            ClassKey::Instance => d.field("class", &"<anonymous>"),
+        };
+        d.finish()
+    }
+}

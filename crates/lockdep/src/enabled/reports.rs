@@ -1,0 +1,249 @@
+//! The report builder: one function from a [`Finding`] to a [`Report`].
+//!
+//! Every report the validator raises is built here, while the graph is
+//! locked (labels and edges are read from it), and delivered by the layer
+//! above only after the graph lock is dropped.
+
+use super::config;
+use super::entry::{Acq, How};
+use super::graph::Graph;
+use super::rules::Finding;
+use super::thread::ThreadState;
+use crate::limits::MAX_DEPTH;
+use crate::report::{HeldLock, Report, ReportKind};
+
+/// The report of `f`, found on the thread whose state is `t`.
+pub(crate) fn build(g: &Graph, t: &ThreadState, f: Finding) -> Report {
+    let (kind, detail, classes, acquiring) = describe(g, t, &f);
+    let mut r = Report {
+        kind,
+        thread: thread_name(),
+        detail,
+        classes,
+        acquiring: acquiring.map(|a| acquiring_lock(g, &a)),
+        cycle: Vec::new(),
+        held: held_list(g, t),
+        backtrace: config::backtraces()
+            .then(|| std::backtrace::Backtrace::force_capture().to_string()),
+    };
+    if let Finding::Cycle(_, cycle) = f {
+        r.cycle = cycle.0.iter().map(|&e| g.dependency(e)).collect();
+    }
+    r
+}
+
+/// A thread's held locks, labelled.
+pub(crate) fn held_list(g: &Graph, t: &ThreadState) -> Vec<HeldLock> {
+    t.entries()
+        .map(|(e, _)| HeldLock {
+            class: g.label(e.id.class(), e.id.subclass()),
+            mode: e.id.mode(),
+            site: e.report_site(),
+        })
+        .collect()
+}
+
+fn acquiring_lock(g: &Graph, a: &Acq) -> HeldLock {
+    HeldLock {
+        class: label(g, a),
+        mode: a.mode,
+        site: a.report_site(),
+    }
+}
+
+fn label(g: &Graph, a: &Acq) -> String {
+    g.label(a.class.class(), a.subclass)
+}
+
+fn thread_name() -> String {
+    // `thread::current` can fail late in a thread's exit: never let it unwind.
+    std::panic::catch_unwind(|| {
+        std::thread::current()
+            .name()
+            .unwrap_or("<unnamed>")
+            .to_owned()
+    })
+    .unwrap_or_else(|_| "<exiting>".to_owned())
+}
+
+const OFF_FROM_NOW: &str = "validation is off from now on (the locks keep working)";
+
+/// What a report says: kind, detail, classes, and the acquisition under way.
+type Text = (ReportKind, String, Vec<String>, Option<Acq>);
+
+/// The text of a finding.
+fn describe(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
+    match f {
+        Finding::SleepInAtomic(a)
+        | Finding::SameLock(a, _)
+        | Finding::UpgradeTwice(a)
+        | Finding::NestNotHeld(a)
+        | Finding::OutOfOrder(a, _)
+        | Finding::SameClass(a, _) => describe_acquisition(g, a, f),
+        _ => describe_state(g, t, f),
+    }
+}
+
+/// The text of a finding about one acquisition (or upgrade) `a`.
+fn describe_acquisition(g: &Graph, a: &Acq, f: &Finding) -> Text {
+    use ReportKind::*;
+    let name = label(g, a);
+    match f {
+        Finding::SleepInAtomic(_) => {
+            let what = match a.how {
+                // An allocation may sleep (reclaim), as in the kernel.
+                How::Alloc => "allocating (an allocation may sleep: reclaim)".to_owned(),
+                How::Upgrade => format!("upgrading at {}", a.site),
+                _ => format!("taking sleeping lock \"{name}\" at {}", a.report_site()),
+            };
+            let detail = format!("{what} in an atomic context");
+            (SleepInAtomic, detail, vec![name], Some(*a))
+        }
+        Finding::SameLock(_, e) => {
+            let detail = format!(
+                "trying to acquire \"{name}\" ({}) at {}, but this thread already holds this very lock ({}) since {}",
+                a.mode, a.report_site(), e.id.mode(), e.site
+            );
+            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
+        }
+        Finding::UpgradeTwice(_) => {
+            let detail = format!(
+                "upgrading \"{name}\" at {} while this thread holds it a second time: the upgrade waits for itself",
+                a.site
+            );
+            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
+        }
+        Finding::NestNotHeld(_) => {
+            let detail = format!(
+                "taking \"{name}\" at {} under a nest lock this thread does not hold",
+                a.report_site()
+            );
+            (RecursiveLocking, detail, vec![name], Some(*a))
+        }
+        Finding::OutOfOrder(_, e) => {
+            let detail = format!(
+                "taking \"{name}\" with order key {} at {} while holding one with key {} (taken at {}): out of the stated order",
+                a.how.order(), a.report_site(), e.order, e.site
+            );
+            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
+        }
+        Finding::SameClass(_, e) => {
+            let detail = format!(
+                "trying to acquire \"{name}\" ({}) at {}, but this thread already holds another lock of the same class ({}, taken at {})",
+                a.mode, a.report_site(), e.id.mode(), e.site
+            );
+            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
+        }
+        _ => unreachable!("not a finding about an acquisition"),
+    }
+}
+
+/// The text of a finding about the thread's or the validator's state.
+fn describe_state(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
+    use ReportKind::*;
+    match f {
+        Finding::Cycle(a, cycle) => cycle_text(g, a.as_ref(), &cycle.0),
+        Finding::Bound(b) => {
+            let detail = format!("{} was reached; {OFF_FROM_NOW}", b.describe(&g.limits()));
+            (CapacityExhausted, detail, Vec::new(), None)
+        }
+        Finding::LostInAllocator => {
+            let detail = format!("the bound of one new lock chain per allocation (a second one inside the same allocator call could not be recorded) was reached; {OFF_FROM_NOW}");
+            (CapacityExhausted, detail, Vec::new(), None)
+        }
+        Finding::DepthExceeded(a) => {
+            let detail = format!(
+                "taking \"{}\" at {} would hold more than {MAX_DEPTH} locks; {OFF_FROM_NOW}",
+                label(g, a),
+                a.report_site()
+            );
+            (DepthExceeded, detail, Vec::new(), Some(*a))
+        }
+        Finding::BadUnlock {
+            class,
+            what,
+            mismatched,
+            site,
+        } => {
+            let name = g.label(*class, 0);
+            let detail = if *mismatched {
+                format!("{what} \"{name}\" at {site} with the acquisition token of another lock (a `Held` goes back to the `LockMap` that made it); applied to \"{name}\"")
+            } else {
+                format!("{what} \"{name}\" at {site}, which this thread does not hold")
+            };
+            (BadUnlock, detail, vec![name], None)
+        }
+        Finding::MightSleep(site) => {
+            let detail = format!("might_sleep() at {site} in an atomic context");
+            (SleepInAtomic, detail, Vec::new(), None)
+        }
+        Finding::AllocForbidden(site, culprit) => {
+            let (why, classes) = match culprit {
+                Some(e) => {
+                    let name = g.label(e.id.class(), e.id.subclass());
+                    let why = format!("holding no-alloc lock \"{name}\" taken at {}", e.site);
+                    (why, vec![name])
+                }
+                None => match t.no_alloc_site() {
+                    Some(s) => (
+                        format!("inside the no_alloc scope entered at {s}"),
+                        Vec::new(),
+                    ),
+                    None => ("inside a no_alloc scope".to_owned(), Vec::new()),
+                },
+            };
+            let detail = format!("allocation at {site} {why}");
+            (AllocUnderNoAlloc, detail, classes, None)
+        }
+        Finding::HeldAtExit => {
+            let names: Vec<String> = held_list(g, t).into_iter().map(|h| h.class).collect();
+            let detail = format!(
+                "the thread is exiting while holding {} lock(s), the first \"{}\" taken at {} (a leaked guard?)",
+                names.len(),
+                names[0],
+                t.entry(0).site
+            );
+            (LocksHeldAtExit, detail, names, None)
+        }
+        Finding::Assertion {
+            what,
+            classes,
+            site,
+        } => {
+            let detail = format!("assertion at {site}: {what}");
+            (AssertionFailed, detail, classes.clone(), None)
+        }
+        _ => unreachable!("a finding about an acquisition"),
+    }
+}
+
+/// The text of a strong cycle: through the acquisition `a` that closes it,
+/// or between declared orders (`a` is `None`).
+fn cycle_text(g: &Graph, a: Option<&Acq>, edges: &[u32]) -> Text {
+    let deps: Vec<_> = edges.iter().map(|&e| g.dependency(e)).collect();
+    let declared = deps.iter().any(|d| d.declared);
+    let kind = if declared {
+        ReportKind::OrderViolation
+    } else {
+        ReportKind::CircularDependency
+    };
+    let closing = deps.last().expect("a cycle has a closing edge");
+    let detail = match a {
+        Some(a) => format!(
+            "trying to acquire \"{}\" ({}) at {}, while holding \"{}\" ({}) taken at {}, which already depends on the new lock{}",
+            closing.to,
+            a.mode,
+            a.report_site(),
+            closing.from,
+            closing.held_mode,
+            closing.held_at,
+            if declared { " by a declared order" } else { "" }
+        ),
+        None => format!(
+            "the declared orders of \"{}\" and \"{}\" contradict each other",
+            closing.from, closing.to
+        ),
+    };
+    let classes = deps.iter().map(|d| d.from.clone()).collect();
+    (kind, detail, classes, a.copied())
+}

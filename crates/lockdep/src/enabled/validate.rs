@@ -1,0 +1,510 @@
+//! The engine: every acquisition, release and mode change, the one
+//! fast-or-slow decision, and the path from a finding to a delivered report.
+//!
+//! The fast paths are the held stack's own (`ThreadState::try_fast`,
+//! `try_release_top`); [`acquire`] and [`release`] inline them and call the
+//! cold slow paths here for everything else. A slow path runs the rules
+//! under the graph lock, builds the reports there, and delivers them only
+//! after the lock is dropped (a handler or a panic may run arbitrary code).
+
+use super::chains;
+use super::classes::{self, ClassKey};
+use super::config;
+use super::deferred;
+use super::emit::emit;
+use super::entry::{Acq, ClassBits, Held, How};
+use super::graph::{self, Graph};
+use super::persist;
+use super::reports;
+use super::rules::{self, Finding};
+use super::thread::{with_thread, Busy, NoUnwind, ThreadState, PSEUDO_INSTANCE};
+use crate::class::{LockClass, FLAG_NO_ALLOC};
+use crate::limits::MAX_DEPTH;
+use crate::mode::Mode;
+use crate::report::{HeldLock, Report, ReportKind, Site};
+use core::panic::Location;
+
+/// [`graph::with`], rewriting the graph dump if `f` added edges.
+fn with_graph<R>(f: impl FnOnce(&mut Graph) -> R) -> R {
+    graph::with(|g| {
+        let r = f(g);
+        persist::dump_if_changed(g, config::dump_path());
+        r
+    })
+}
+
+/// [`with_graph`], or `None` if this thread is already inside the graph
+/// lock (a lock of the allocator serving the validator's own allocation:
+/// the report builders it reaches stay silent).
+fn try_with_graph<R>(f: impl FnOnce(&mut Graph) -> R) -> Option<R> {
+    (!graph::entered()).then(|| with_graph(f))
+}
+
+/// The reports of `found`, built under the graph lock.
+fn build_all(g: &Graph, t: &ThreadState, found: Vec<Finding>) -> Vec<Report> {
+    found.into_iter().map(|f| reports::build(g, t, f)).collect()
+}
+
+/// Raises one report: `first` says (under the graph lock) whether it is
+/// new; it is then built and delivered. Silent inside the graph lock.
+fn raise(t: &ThreadState, first: impl FnOnce(&mut Graph) -> bool, f: Finding) {
+    let _busy = Busy::enter(t);
+    let r = try_with_graph(|g| first(g).then(|| reports::build(g, t, f)));
+    if let Some(r) = r.flatten() {
+        emit(r);
+    }
+}
+
+/// A bound was reached: validation is off for good, and the finding says so.
+fn exhausted(b: graph::Bound) -> Finding {
+    config::exhausted();
+    Finding::Bound(b)
+}
+
+// ---------------------------------------------------------------- classes
+
+/// The class of `key`, registering it on first use; reports declared orders
+/// that contradict each other and a class bound reached.
+#[cold]
+pub(crate) fn resolve(key: ClassKey) -> ClassBits {
+    if graph::entered() && !matches!(key, ClassKey::Class(_)) {
+        return ClassBits::UNRESOLVED;
+    }
+    if let Some(bits) = classes::lookup(key) {
+        return bits;
+    }
+    if graph::entered() {
+        return ClassBits::UNRESOLVED;
+    }
+    with_thread(|t| {
+        // The validator's own work throughout: its allocations are its own.
+        let _busy = Busy::enter(t);
+        let mut cycles = Vec::new();
+        let r = with_graph(|g| classes::register(g, key, &mut cycles));
+        for cycle in cycles {
+            let first = |g: &mut Graph| rules::new_cycle(g, &cycle);
+            raise(t, first, Finding::Cycle(None, cycle.clone()));
+        }
+        r.unwrap_or_else(|b| {
+            config::exhausted();
+            raise(t, |g| g.first_report("capacity"), Finding::Bound(b));
+            ClassBits::NOT_VALIDATED
+        })
+    })
+}
+
+/// The label of a class, or `class#N` inside the graph lock.
+pub(crate) fn label(class: u32) -> String {
+    graph::try_with(|g| g.label(class, 0)).unwrap_or_else(|| format!("class#{class}"))
+}
+
+// ---------------------------------------------------------------- acquire
+
+/// Any acquisition: the fast path when a cache hit can settle it, else the
+/// slow one. The one place that decides. The thread-local access closes
+/// over the fast path alone, so it inlines into the lock's call site and
+/// the slow path is one out-of-line call.
+#[inline(always)]
+pub(crate) fn acquire(a: Acq) -> Held {
+    if a.how.cacheable() {
+        if let Some(held) = with_thread(|t| t.try_fast(a.instance, a.id(), a.site)) {
+            return held;
+        }
+    }
+    acquire_slow(a)
+}
+
+#[cold]
+#[inline(never)]
+fn acquire_slow(a: Acq) -> Held {
+    with_thread(|t| acquire_checked(t, a))
+}
+
+/// Everything about an acquisition the fast path did not settle.
+fn acquire_checked(t: &ThreadState, a: Acq) -> Held {
+    let depth = t.depth();
+    let key = t.key_with(&a);
+    if t.in_graph.get() {
+        // A lock of the allocator that serves the validator's own allocation:
+        // the allocator's business, tracked (its release must match) but not
+        // validated; its order is learned from the program's allocations.
+        return if depth < MAX_DEPTH {
+            push(t, &a, key)
+        } else {
+            Held::UNTRACKED
+        };
+    }
+    let _busy = Busy::enter(t);
+    let _nu = NoUnwind::enter(t, a.how == How::Alloc);
+    if depth >= MAX_DEPTH {
+        // A lock merged into the top nest-lock entry takes no new entry.
+        if !t.merges_into_top(&a) {
+            config::exhausted();
+            raise(t, |_| true, Finding::DepthExceeded(a));
+            return Held::UNTRACKED;
+        }
+        if t.in_allocator.get() != 0 {
+            return t.merge_into_top(&a);
+        }
+    }
+    if a.how == How::Try {
+        // Cannot wait: no dependency into it, no recursion or sleep check.
+        return push(t, &a, key);
+    }
+    if t.in_allocator.get() != 0 {
+        // Inside the inner allocator nothing may allocate: validate later.
+        deferred::defer(t, a, key);
+        return push(t, &a, key);
+    }
+    let (merge, reports) = with_graph(|g| {
+        let mut found = Vec::new();
+        let merge = check(g, t, &a, key, &mut found);
+        (merge, build_all(g, t, found))
+    });
+    for r in reports {
+        emit(r);
+    }
+    if merge {
+        t.merge_into_top(&a)
+    } else {
+        push(t, &a, key)
+    }
+}
+
+/// Pushes a validated acquisition, arming the thread-exit check.
+fn push(t: &ThreadState, a: &Acq, key: u64) -> Held {
+    let held = t.push(a, key);
+    if t.unarmed() {
+        arm_exit_check(t);
+    }
+    held
+}
+
+/// The rules of one acquisition: sleep in atomic context, the same lock
+/// again, nest and stated-order annotations, and (for a chain not cached)
+/// the same-class rule and the new dependencies. Returns whether `a` merges
+/// into the top (nest) entry.
+fn check(g: &mut Graph, t: &ThreadState, a: &Acq, key: u64, found: &mut Vec<Finding>) -> bool {
+    found.extend(rules::sleep_in_atomic(g, t, a));
+    rules::same_lock(g, t, a, found);
+    let mut merge = false;
+    match a.how {
+        How::Nest(outer) => {
+            found.extend(rules::nest_lock(g, t, a, outer));
+            merge = t.merges_into_top(a);
+        }
+        How::Ordered(k) => rules::stated_order(g, t, a, k, found),
+        _ => {}
+    }
+    if t.depth() != 0 && !merge && !chains::cached(key) {
+        rules::same_class(g, t, a, found);
+        if let Err(b) = rules::dependencies(g, t, a, 0..t.depth(), key, found) {
+            found.push(exhausted(b));
+        }
+    }
+    merge
+}
+
+/// Validates what was deferred inside the allocator, now that allocating
+/// is safe again, against the held locks recorded then.
+#[cold]
+pub(crate) fn replay_deferred() {
+    with_thread(|real| {
+        // The validator's own work from here: the copy below allocates, and
+        // an allocator that locks must not defer (and so replay) again.
+        let _busy = Busy::enter(real);
+        let Some(d) = deferred::take() else {
+            return;
+        };
+        let _nu = NoUnwind::enter(real, true);
+        let t = ThreadState::detached(&d.held, real.in_atomic_scope());
+        let reports = with_graph(|g| {
+            let mut found = Vec::new();
+            check(g, &t, &d.acq, d.key, &mut found);
+            if d.lost && g.first_report("lost in allocator") {
+                config::exhausted();
+                found.push(Finding::LostInAllocator);
+            }
+            build_all(g, &t, found)
+        });
+        for r in reports {
+            emit(r);
+        }
+    });
+}
+
+// ---------------------------------------------------------------- release
+
+/// Any release: the top entry on the fast path, else the slow one.
+/// `instance` is the lock released, `token` the instance its token names
+/// (the same in any correct use; the slow path reports a difference).
+#[inline(always)]
+pub(crate) fn release(
+    t: &ThreadState,
+    instance: usize,
+    token: usize,
+    class: u32,
+    site: &'static Location<'static>,
+) {
+    if !t.try_release_top(instance, class) {
+        release_slow(t, instance, token, class, site);
+    }
+}
+
+/// A release the fast path could not match to the top entry.
+#[cold]
+#[inline(never)]
+fn release_slow(
+    t: &ThreadState,
+    instance: usize,
+    token: usize,
+    class: u32,
+    site: &'static Location<'static>,
+) {
+    if class == 0 {
+        return; // an untracked acquisition
+    }
+    if token != instance {
+        bad_unlock(t, class, "releasing", true, site);
+    }
+    match t.find(instance, class) {
+        Some(i) => t.release_index(i, instance),
+        None => bad_unlock(t, class, "releasing", false, site),
+    }
+}
+
+/// Reports an operation (`what`: "releasing", "downgrading", ..) on a lock
+/// this thread does not hold, or with the token of another lock
+/// (`mismatched`): once per class and site.
+#[cold]
+fn bad_unlock(
+    t: &ThreadState,
+    class: u32,
+    what: &'static str,
+    mismatched: bool,
+    site: &'static Location<'static>,
+) {
+    if !config::validating() {
+        return;
+    }
+    let f = Finding::BadUnlock {
+        class,
+        what,
+        mismatched,
+        site,
+    };
+    raise(
+        t,
+        |g| g.first_report((ReportKind::BadUnlock, class, site)),
+        f,
+    );
+}
+
+// ---------------------------------------------------------------- modes
+
+/// Sets the held mode of `instance`'s acquisition `held` (a downgrade or an
+/// upgrade that did not wait), reporting a token of another lock or a lock
+/// not held. Adds no dependency.
+pub(crate) fn change_mode(
+    instance: usize,
+    held: &mut Held,
+    mode: Mode,
+    what: &'static str,
+    site: &'static Location<'static>,
+) {
+    let class = held.class();
+    if class == 0 {
+        return;
+    }
+    with_thread(|t| {
+        if held.instance != instance {
+            bad_unlock(t, class, what, true, site);
+        }
+        match t.find(instance, class) {
+            Some(i) => t.set_mode(i, mode, None),
+            None => bad_unlock(t, class, what, false, site),
+        }
+    });
+    *held = Held::new(instance, held.id.with_mode(mode));
+}
+
+/// Upgrades `instance`'s held (upgradable) read `held` to `Write`: a new
+/// exclusive acquisition of the same lock, which waits for other readers,
+/// so every lock taken after it gains an edge into it.
+pub(crate) fn upgrade(instance: usize, held: &mut Held, site: &'static Location<'static>) {
+    let class = held.class();
+    if class == 0 {
+        return;
+    }
+    with_thread(|t| {
+        if held.instance != instance {
+            bad_unlock(t, class, "upgrading", true, site);
+        }
+        upgrade_entry(t, instance, class, site);
+    });
+    *held = Held::new(instance, held.id.with_mode(Mode::Write));
+}
+
+/// The chain key of an upgrade's dependencies: the held sequence after the
+/// upgrade, salted so it never stands for an ordinary acquisition's chain.
+const UPGRADE_SALT: u64 = 0x5bd1_e995_0000_0001;
+
+fn upgrade_entry(t: &ThreadState, instance: usize, class: u32, site: &'static Location<'static>) {
+    let _busy = Busy::enter(t);
+    let Some(i) = t.find(instance, class) else {
+        return bad_unlock(t, class, "upgrading", false, site);
+    };
+    let e = t.entry(i);
+    if e.id.mode() == Mode::Write {
+        // Already exclusive: nothing to wait for, no new dependency.
+        return;
+    }
+    let a = Acq {
+        instance,
+        class: e.id.class_bits(),
+        mode: Mode::Write,
+        subclass: e.id.subclass(),
+        how: How::Upgrade,
+        site,
+    };
+    // The rules of the wait, on the stack as it is before the upgrade.
+    let mut reports = try_with_graph(|g| {
+        let mut found = Vec::new();
+        found.extend(rules::sleep_in_atomic(g, t, &a));
+        found.extend(rules::upgrade_twice(g, t, i, &a));
+        build_all(g, t, found)
+    })
+    .unwrap_or_default();
+    t.set_mode(i, Mode::Write, Some(site));
+    let key = t.key() ^ UPGRADE_SALT;
+    if i + 1 < t.depth() && !chains::cached(key) {
+        reports.extend(
+            try_with_graph(|g| {
+                let mut found = Vec::new();
+                if let Err(b) = rules::dependencies(g, t, &a, i + 1..t.depth(), key, &mut found) {
+                    found.push(exhausted(b));
+                }
+                build_all(g, t, found)
+            })
+            .unwrap_or_default(),
+        );
+    }
+    for r in reports {
+        emit(r);
+    }
+}
+
+// ---------------------------------------------------------------- annotations
+
+/// Checks that taking a lock of `class` in `mode` at `site` would be safe,
+/// as if it were acquired and released.
+pub(crate) fn might_lock(class: &'static LockClass, mode: Mode, site: &'static Location<'static>) {
+    let bits = resolve(ClassKey::Class(class));
+    if !bits.is_validated() {
+        return;
+    }
+    let a = Acq {
+        instance: PSEUDO_INSTANCE,
+        class: bits,
+        mode,
+        subclass: 0,
+        how: How::Blocking,
+        site,
+    };
+    let h = acquire(a);
+    with_thread(|t| release(t, h.instance, h.instance, h.class(), site));
+}
+
+/// A `might_sleep()` point: reported in an atomic context.
+pub(crate) fn might_sleep(t: &ThreadState, site: &'static Location<'static>) {
+    if t.in_atomic() {
+        let key = (ReportKind::SleepInAtomic, site);
+        raise(t, |g| g.first_report(key), Finding::MightSleep(site));
+    }
+}
+
+/// An allocation at `site` where allocating is forbidden; `in_allocator`:
+/// inside `CheckedAlloc` (a report there cannot unwind).
+#[cold]
+pub(crate) fn alloc_forbidden(t: &ThreadState, site: Site, in_allocator: bool) {
+    let _nu = NoUnwind::enter(t, in_allocator);
+    let culprit = t
+        .entries()
+        .rev()
+        .map(|(e, _)| e)
+        .find(|e| e.id.ctx() & FLAG_NO_ALLOC as u8 != 0);
+    let addr = |l: &'static Location<'static>| l as *const Location<'static> as usize;
+    let at = site.location().map(addr);
+    let key = match culprit {
+        Some(e) => (e.id.class(), at),
+        None => (0, t.no_alloc_site().map(addr)),
+    };
+    let key = (ReportKind::AllocUnderNoAlloc, key, at);
+    raise(
+        t,
+        |g| g.first_report(key),
+        Finding::AllocForbidden(site, culprit),
+    );
+}
+
+/// A failed lock assertion at `site`.
+pub(crate) fn assertion(what: String, classes: Vec<String>, site: &'static Location<'static>) {
+    let f = Finding::Assertion {
+        what,
+        classes,
+        site,
+    };
+    with_thread(|t| raise(t, |_| true, f));
+}
+
+/// The current thread's held locks, outermost first.
+pub(crate) fn held_locks() -> Vec<HeldLock> {
+    with_thread(|t| {
+        graph::try_with(|g| reports::held_list(g, t)).unwrap_or_else(|| {
+            t.entries()
+                .map(|(e, _)| HeldLock {
+                    class: format!("class#{}", e.id.class()),
+                    mode: e.id.mode(),
+                    site: e.report_site(),
+                })
+                .collect()
+        })
+    })
+}
+
+// ---------------------------------------------------------------- thread exit
+
+thread_local! {
+    static EXIT_CHECK: ExitCheck = const { ExitCheck };
+}
+
+/// Registers the thread-exit check. Registering a thread-local destructor
+/// may allocate, so it is done as the validator's own work, and never from
+/// inside the allocator (it is retried on a later acquisition).
+#[cold]
+fn arm_exit_check(t: &ThreadState) {
+    if t.in_alloc.get() != 0 || t.no_unwind.get() != 0 {
+        return;
+    }
+    let _busy = Busy::enter(t);
+    if EXIT_CHECK.try_with(|_| ()).is_ok() {
+        t.set_armed();
+    }
+}
+
+/// Reports locks still held when a thread exits (a leaked guard).
+struct ExitCheck;
+
+impl Drop for ExitCheck {
+    fn drop(&mut self) {
+        // The held stack has no destructor, so it is still readable here.
+        with_thread(|t| {
+            if t.depth() != 0 && config::validating() {
+                let _nu = NoUnwind::enter(t, true);
+                let first = t.entry(0);
+                let key = (ReportKind::LocksHeldAtExit, first.id.class(), first.site);
+                raise(t, |g| g.first_report(key), Finding::HeldAtExit);
+            }
+        });
+    }
+}
