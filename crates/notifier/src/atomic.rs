@@ -4,7 +4,6 @@
 use core::fmt;
 use core::ptr::NonNull;
 
-#[cfg(not(loom))]
 use kernsync_lockdep::LockClass;
 use kernsync_percpu::Srcu;
 #[cfg(not(loom))]
@@ -18,7 +17,6 @@ use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict}
 /// [`AtomicNotifierChain::new`]: one for all of them, which is sound because
 /// the mutex is held only while linking or unlinking (no user code runs under
 /// it, so two are never nested).
-#[cfg(not(loom))]
 static WRITERS: LockClass = LockClass::new("AtomicNotifierChain::writers");
 
 /// A chain of callbacks that must not sleep (Linux's atomic notifier
@@ -72,43 +70,32 @@ unsafe impl<E: ?Sized + 'static> Send for AtomicRegistration<'_, E> {}
 unsafe impl<E: ?Sized + 'static> Sync for AtomicRegistration<'_, E> {}
 
 impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
-    /// An empty chain whose classes (the calls' `Srcu`, the writers' mutex)
-    /// are the caller's line.
-    #[cfg(not(loom))]
-    #[track_caller]
-    pub const fn new() -> AtomicNotifierChain<E> {
-        AtomicNotifierChain {
-            calls: Srcu::new(),
-            // Not the caller's line too: the two locks would be one class,
-            // and their edges would mix.
-            writers: Mutex::with_class((), &WRITERS),
-            list: List::new(),
+    kernsync_primitive::const_fn! {
+        /// An empty chain whose classes (the calls' `Srcu`, the writers' mutex)
+        /// are the caller's line.
+        #[track_caller]
+        pub const fn new() -> AtomicNotifierChain<E> {
+            AtomicNotifierChain {
+                calls: Srcu::new(),
+                // Not the caller's line too: the two locks would be one class,
+                // and their edges would mix.
+                writers: Mutex::with_class((), &WRITERS),
+                list: List::new(),
+            }
         }
-    }
 
-    /// An empty chain whose calls' `Srcu` is of class `calls` and whose
-    /// writers' mutex is of class `writers` (statics, and chains made in one
-    /// place for many objects: reports then name the chain, not a line).
-    #[cfg(not(loom))]
-    pub const fn with_classes(
-        calls: &'static LockClass,
-        writers: &'static LockClass,
-    ) -> AtomicNotifierChain<E> {
-        AtomicNotifierChain {
-            calls: Srcu::with_class(calls),
-            writers: Mutex::with_class((), writers),
-            list: List::new(),
-        }
-    }
-
-    /// An empty chain (not `const` under loom: loom's atomics are not).
-    #[cfg(loom)]
-    #[track_caller]
-    pub fn new() -> AtomicNotifierChain<E> {
-        AtomicNotifierChain {
-            calls: Srcu::new(),
-            writers: Mutex::new(()),
-            list: List::new(),
+        /// An empty chain whose calls' `Srcu` is of class `calls` and whose
+        /// writers' mutex is of class `writers` (statics, and chains made in one
+        /// place for many objects: reports then name the chain, not a line).
+        pub const fn with_classes(
+            calls: &'static LockClass,
+            writers: &'static LockClass,
+        ) -> AtomicNotifierChain<E> {
+            AtomicNotifierChain {
+                calls: Srcu::with_class(calls),
+                writers: Mutex::with_class((), writers),
+                list: List::new(),
+            }
         }
     }
 
@@ -259,9 +246,12 @@ impl<E: ?Sized + 'static> fmt::Debug for AtomicRegistration<'_, E> {
 /// parking lot) with the one method the chain uses.
 #[cfg(loom)]
 mod loom_writers {
+    use kernsync_lockdep::LockClass;
     use kernsync_rwsem::RawMutex;
 
-    /// `kernsync_rwsem::Mutex<T>`, reduced to `new` and `lock`.
+    /// `kernsync_rwsem::Mutex<T>`, reduced to `with_class` (the class is
+    /// not kept: loom models the state machine, not the validator) and
+    /// `lock`.
     pub(super) struct Mutex<T> {
         raw: RawMutex,
         _value: T,
@@ -271,7 +261,7 @@ mod loom_writers {
     pub(super) struct MutexGuard<'a>(&'a RawMutex);
 
     impl<T> Mutex<T> {
-        pub(super) fn new(value: T) -> Mutex<T> {
+        pub(super) fn with_class(value: T, _class: &'static LockClass) -> Mutex<T> {
             Mutex {
                 raw: RawMutex::new(),
                 _value: value,

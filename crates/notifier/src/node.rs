@@ -10,7 +10,7 @@ use core::fmt;
 use core::ptr;
 // The shim's atomics: std's in a build (the same types as before), loom's
 // under `--cfg loom`, so the models see every link.
-use kernsync_rwsem::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use kernsync_primitive::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// What a callback tells the walk.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -130,20 +130,13 @@ unsafe impl<E: ?Sized + 'static> Send for List<E> {}
 unsafe impl<E: ?Sized + 'static> Sync for List<E> {}
 
 impl<E: ?Sized + 'static> List<E> {
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> List<E> {
-        List {
-            head: AtomicPtr::new(ptr::null_mut()),
-            dead: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
-
-    /// An empty list (loom's atomics are not `const`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> List<E> {
-        List {
-            head: AtomicPtr::new(ptr::null_mut()),
-            dead: AtomicPtr::new(ptr::null_mut()),
+    kernsync_primitive::const_fn! {
+        /// An empty list.
+        pub(crate) const fn new() -> List<E> {
+            List {
+                head: AtomicPtr::new(ptr::null_mut()),
+                dead: AtomicPtr::new(ptr::null_mut()),
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 //! lock's drop marks it [`GONE`] and the thread frees it (on exit or when it
 //! next prunes its table). Exactly one of the two frees each slot.
 
-use kernsync_rwsem::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use kernsync_primitive::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 // The slot's `state` word.
 /// Free: no thread has this slot; the next new reader thread may claim it.
@@ -136,35 +136,18 @@ pub(crate) struct SlotList {
 }
 
 impl SlotList {
-    /// Slots whose whole count counts held acquisitions.
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> SlotList {
-        SlotList::with_held_mask(usize::MAX)
-    }
-
-    /// Slots whose count's `held_mask` bits count held acquisitions.
-    #[cfg(not(loom))]
-    pub(crate) const fn with_held_mask(held_mask: usize) -> SlotList {
-        SlotList {
-            head: AtomicPtr::new(core::ptr::null_mut()),
-            held_mask,
+    kernsync_primitive::const_fn! {
+        /// Slots whose whole count counts held acquisitions.
+        pub(crate) const fn new() -> SlotList {
+            SlotList::with_held_mask(usize::MAX)
         }
-    }
 
-    /// Slots whose whole count counts held acquisitions (loom's atomics are
-    /// not `const`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> SlotList {
-        SlotList::with_held_mask(usize::MAX)
-    }
-
-    /// Slots whose count's `held_mask` bits count held acquisitions (loom's
-    /// atomics are not `const`).
-    #[cfg(loom)]
-    pub(crate) fn with_held_mask(held_mask: usize) -> SlotList {
-        SlotList {
-            head: AtomicPtr::new(core::ptr::null_mut()),
-            held_mask,
+        /// Slots whose count's `held_mask` bits count held acquisitions.
+        pub(crate) const fn with_held_mask(held_mask: usize) -> SlotList {
+            SlotList {
+                head: AtomicPtr::new(core::ptr::null_mut()),
+                held_mask,
+            }
         }
     }
 
