@@ -9,6 +9,7 @@ pub mod raw_rwsem;
 mod checked;
 #[cfg(not(loom))]
 mod condvar;
+mod macros;
 #[cfg(not(loom))]
 mod mutex;
 #[cfg(not(loom))]
