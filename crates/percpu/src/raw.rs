@@ -263,7 +263,7 @@ impl RawPercpuRwSem {
     /// A slot for the calling model thread (reused if one is free).
     pub fn reader(&self) -> Reader {
         Reader {
-            slot: self.read.0.slots.claim(),
+            slot: self.read.0.slots.claim(crate::local::thread_id()),
         }
     }
 

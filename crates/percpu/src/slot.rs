@@ -39,9 +39,9 @@ pub(crate) struct Slot {
     /// The bits of `count` that count acquisitions held (the rest, if any,
     /// is the owner's own bookkeeping, as `Srcu`'s section sequence).
     held_mask: usize,
-    /// The id ([`crate::local::thread_id`]) of the thread that claimed the
-    /// slot last: how a thread in teardown, whose table is gone, finds the
-    /// slots it reads through (see [`SlotList::held_by`]).
+    /// The id of the thread that claimed the slot last (the `owner` given
+    /// to [`SlotList::claim`]): how a thread in teardown, whose table is
+    /// gone, finds the slots it reads through (see [`SlotList::held_by`]).
     owner: AtomicU64,
     /// The next slot of the lock's list: set before the slot is published
     /// and never changed after.
@@ -165,11 +165,11 @@ impl SlotList {
         })
     }
 
-    /// A slot for the calling thread: a free one reused, or a new one.
-    /// May allocate (once per thread and lock, or while a thread that held
-    /// a slot is still alive).
-    pub(crate) fn claim(&self) -> *const Slot {
-        let me = crate::local::thread_id();
+    /// A slot for the calling thread, stamped with its process-unique id
+    /// `owner` (given by the thread-local layer above): a free one reused,
+    /// or a new one. May allocate (once per thread and lock, or while a thread
+    /// that held a slot is still alive).
+    pub(crate) fn claim(&self, owner: u64) -> *const Slot {
         for s in self.iter() {
             let state = s.state.load(Ordering::Relaxed);
             let reusable = state == FREE
@@ -183,7 +183,7 @@ impl SlotList {
                     .compare_exchange(state, OWNED, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
-                s.owner.store(me, Ordering::Relaxed);
+                s.owner.store(owner, Ordering::Relaxed);
                 // Release: every count store this thread makes in the slot
                 // from now on comes after the stamp (pairs with the Acquire
                 // fence in `held_by`).
@@ -195,7 +195,7 @@ impl SlotList {
             count: AtomicUsize::new(0),
             state: AtomicUsize::new(OWNED),
             held_mask: self.held_mask,
-            owner: AtomicU64::new(me),
+            owner: AtomicU64::new(owner),
             next: AtomicPtr::new(core::ptr::null_mut()),
         }));
         let mut head = self.head.load(Ordering::Relaxed);
