@@ -11,7 +11,7 @@ use kernsync_rwsem::Mutex;
 #[cfg(loom)]
 use loom_writers::Mutex;
 
-use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
+use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared};
 
 /// The class of the writers' mutex of chains made by
 /// [`AtomicNotifierChain::new`]: one for all of them, which is sound because
@@ -64,10 +64,7 @@ pub struct AtomicRegistration<'a, E: ?Sized + 'static> {
     node: NonNull<Node<E>>,
 }
 
-// SAFETY: as for `Registration`: a handle on a node of a `Sync` chain.
-unsafe impl<E: ?Sized + 'static> Send for AtomicRegistration<'_, E> {}
-// SAFETY: `&AtomicRegistration` gives access to nothing.
-unsafe impl<E: ?Sized + 'static> Sync for AtomicRegistration<'_, E> {}
+chain_common!(AtomicNotifierChain, AtomicRegistration);
 
 impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
     kernsync_primitive::const_fn! {
@@ -99,17 +96,6 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
         }
     }
 
-    /// Allocates a node for `callback` at `priority` (higher first). Takes
-    /// no lock. The same as [`Prepared::new`].
-    #[track_caller]
-    pub fn prepare(
-        &self,
-        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
-        priority: i32,
-    ) -> Prepared<E> {
-        Prepared::new(callback, priority)
-    }
-
     /// Publishes a prepared callback, allocating nothing (inside the
     /// validator's `no_alloc`). Calls in flight see the chain before or
     /// after it. Takes the writers' mutex, so not from an atomic section.
@@ -118,32 +104,11 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
         let node = Box::into_raw(prepared.node);
         {
             let _w = self.writers.lock();
-            kernsync_lockdep::no_alloc(|| {
-                // The mutation CI builds to prove the scope works: linking that
-                // allocates must be reported (tests/register_under_checked_alloc.rs).
-                #[cfg(kernsync_mutant_alloc_in_register)]
-                drop(std::hint::black_box(Box::new(0u8)));
-                // SAFETY: a fresh node from `Box::into_raw`, in no list; the
-                // writers' mutex makes us the only writer.
-                unsafe { self.list.insert(node) }
-            });
+            // SAFETY: a fresh node from `Box::into_raw`, in no list; the
+            // writers' mutex makes us the only writer.
+            unsafe { self.list.link(node) };
         }
-        AtomicRegistration {
-            chain: self,
-            // SAFETY: from `Box::into_raw`, never null.
-            node: unsafe { NonNull::new_unchecked(node) },
-        }
-    }
-
-    /// [`prepare`](AtomicNotifierChain::prepare) and
-    /// [`register`](AtomicNotifierChain::register) at once.
-    #[track_caller]
-    pub fn subscribe(
-        &self,
-        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
-        priority: i32,
-    ) -> AtomicRegistration<'_, E> {
-        self.register(Prepared::new(callback, priority))
+        AtomicRegistration::linked(self, node)
     }
 
     /// Calls the callbacks in priority order until one stops or fails,
@@ -199,13 +164,6 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
     }
 }
 
-impl<E: ?Sized + 'static> Default for AtomicNotifierChain<E> {
-    #[track_caller]
-    fn default() -> AtomicNotifierChain<E> {
-        AtomicNotifierChain::new()
-    }
-}
-
 impl<E: ?Sized + 'static> Drop for AtomicNotifierChain<E> {
     fn drop(&mut self) {
         self.list.free_all();
@@ -217,27 +175,6 @@ impl<E: ?Sized + 'static> fmt::Debug for AtomicNotifierChain<E> {
         f.debug_struct("AtomicNotifierChain")
             .field("callbacks", &self.len())
             .finish()
-    }
-}
-
-impl<E: ?Sized + 'static> AtomicRegistration<'_, E> {
-    /// Removes the callback; returns once no call can still run it. From
-    /// inside a call of the same chain, it only guarantees the callback is
-    /// not called again once the calls now running end.
-    pub fn unregister(self) {
-        // Drop does it.
-    }
-}
-
-impl<E: ?Sized + 'static> Drop for AtomicRegistration<'_, E> {
-    fn drop(&mut self) {
-        self.chain.unregister_node(self.node.as_ptr());
-    }
-}
-
-impl<E: ?Sized + 'static> fmt::Debug for AtomicRegistration<'_, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AtomicRegistration").finish_non_exhaustive()
     }
 }
 

@@ -208,6 +208,23 @@ impl<E: ?Sized + 'static> List<E> {
         outcome
     }
 
+    /// [`insert`](List::insert) inside the validator's `no_alloc`: the
+    /// `register` step of both chains, which must allocate nothing (an
+    /// allocation here is reported).
+    ///
+    /// # Safety
+    /// As for [`insert`](List::insert).
+    pub(crate) unsafe fn link(&self, node: *mut Node<E>) {
+        kernsync_lockdep::no_alloc(|| {
+            // The mutation CI builds to prove the scope works: linking that
+            // allocates must be reported (tests/register_under_checked_alloc.rs).
+            #[cfg(kernsync_mutant_alloc_in_register)]
+            drop(std::hint::black_box(Box::new(0u8)));
+            // SAFETY: the caller's contract, forwarded.
+            unsafe { self.insert(node) }
+        });
+    }
+
     /// Links `node` after every node of higher or equal priority (stable
     /// among equals). The caller is the chain's only writer now. Allocates
     /// nothing.
