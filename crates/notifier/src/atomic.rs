@@ -108,7 +108,8 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
             // writers' mutex makes us the only writer.
             unsafe { self.list.link(node) };
         }
-        AtomicRegistration::linked(self, node)
+        // SAFETY: from `Box::into_raw`.
+        unsafe { AtomicRegistration::linked(self, node) }
     }
 
     /// Calls the callbacks in priority order until one stops or fails,

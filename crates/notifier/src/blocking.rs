@@ -98,7 +98,8 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
         };
         // SAFETY: unlinked under the write side, which excluded every call.
         unsafe { free_chain(dead) };
-        Registration::linked(self, node)
+        // SAFETY: from `Box::into_raw`.
+        unsafe { Registration::linked(self, node) }
     }
 
     /// Calls the callbacks in priority order until one stops or fails.

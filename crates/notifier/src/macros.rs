@@ -52,10 +52,13 @@ macro_rules! chain_common {
 
         impl<'a, E: ?Sized + 'static> $Registration<'a, E> {
             /// The registration of `node`, just linked into `chain`.
-            fn linked(chain: &'a $Chain<E>, node: *mut $crate::node::Node<E>) -> Self {
+            ///
+            /// # Safety
+            /// `node` is from `Box::into_raw` (so not null).
+            unsafe fn linked(chain: &'a $Chain<E>, node: *mut $crate::node::Node<E>) -> Self {
                 $Registration {
                     chain,
-                    // SAFETY: from `Box::into_raw`, never null.
+                    // SAFETY: not null, by the caller's contract.
                     node: unsafe { ::core::ptr::NonNull::new_unchecked(node) },
                 }
             }
