@@ -212,8 +212,12 @@ impl<E: ?Sized + 'static> List<E> {
     /// `register` step of both chains, which must allocate nothing (an
     /// allocation here is reported).
     ///
+    /// `#[track_caller]` like `register`, so the scope is the caller's line
+    /// (each distinct problem is reported once per site).
+    ///
     /// # Safety
     /// As for [`insert`](List::insert).
+    #[track_caller]
     pub(crate) unsafe fn link(&self, node: *mut Node<E>) {
         kernsync_lockdep::no_alloc(|| {
             // The mutation CI builds to prove the scope works: linking that
