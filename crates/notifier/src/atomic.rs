@@ -4,7 +4,6 @@
 use core::fmt;
 use core::ptr::NonNull;
 
-#[cfg(not(loom))]
 use kernsync_lockdep::LockClass;
 use kernsync_percpu::Srcu;
 #[cfg(not(loom))]
@@ -12,13 +11,12 @@ use kernsync_rwsem::Mutex;
 #[cfg(loom)]
 use loom_writers::Mutex;
 
-use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
+use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared};
 
 /// The class of the writers' mutex of chains made by
 /// [`AtomicNotifierChain::new`]: one for all of them, which is sound because
 /// the mutex is held only while linking or unlinking (no user code runs under
 /// it, so two are never nested).
-#[cfg(not(loom))]
 static WRITERS: LockClass = LockClass::new("AtomicNotifierChain::writers");
 
 /// A chain of callbacks that must not sleep (Linux's atomic notifier
@@ -66,61 +64,36 @@ pub struct AtomicRegistration<'a, E: ?Sized + 'static> {
     node: NonNull<Node<E>>,
 }
 
-// SAFETY: as for `Registration`: a handle on a node of a `Sync` chain.
-unsafe impl<E: ?Sized + 'static> Send for AtomicRegistration<'_, E> {}
-// SAFETY: `&AtomicRegistration` gives access to nothing.
-unsafe impl<E: ?Sized + 'static> Sync for AtomicRegistration<'_, E> {}
+chain_common!(AtomicNotifierChain, AtomicRegistration);
 
 impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
-    /// An empty chain whose classes (the calls' `Srcu`, the writers' mutex)
-    /// are the caller's line.
-    #[cfg(not(loom))]
-    #[track_caller]
-    pub const fn new() -> AtomicNotifierChain<E> {
-        AtomicNotifierChain {
-            calls: Srcu::new(),
-            // Not the caller's line too: the two locks would be one class,
-            // and their edges would mix.
-            writers: Mutex::with_class((), &WRITERS),
-            list: List::new(),
+    kernsync_primitive::const_fn! {
+        /// An empty chain whose classes (the calls' `Srcu`, the writers' mutex)
+        /// are the caller's line.
+        #[track_caller]
+        pub const fn new() -> AtomicNotifierChain<E> {
+            AtomicNotifierChain {
+                calls: Srcu::new(),
+                // Not the caller's line too: the two locks would be one class,
+                // and their edges would mix.
+                writers: Mutex::with_class((), &WRITERS),
+                list: List::new(),
+            }
         }
-    }
 
-    /// An empty chain whose calls' `Srcu` is of class `calls` and whose
-    /// writers' mutex is of class `writers` (statics, and chains made in one
-    /// place for many objects: reports then name the chain, not a line).
-    #[cfg(not(loom))]
-    pub const fn with_classes(
-        calls: &'static LockClass,
-        writers: &'static LockClass,
-    ) -> AtomicNotifierChain<E> {
-        AtomicNotifierChain {
-            calls: Srcu::with_class(calls),
-            writers: Mutex::with_class((), writers),
-            list: List::new(),
+        /// An empty chain whose calls' `Srcu` is of class `calls` and whose
+        /// writers' mutex is of class `writers` (statics, and chains made in one
+        /// place for many objects: reports then name the chain, not a line).
+        pub const fn with_classes(
+            calls: &'static LockClass,
+            writers: &'static LockClass,
+        ) -> AtomicNotifierChain<E> {
+            AtomicNotifierChain {
+                calls: Srcu::with_class(calls),
+                writers: Mutex::with_class((), writers),
+                list: List::new(),
+            }
         }
-    }
-
-    /// An empty chain (not `const` under loom: loom's atomics are not).
-    #[cfg(loom)]
-    #[track_caller]
-    pub fn new() -> AtomicNotifierChain<E> {
-        AtomicNotifierChain {
-            calls: Srcu::new(),
-            writers: Mutex::new(()),
-            list: List::new(),
-        }
-    }
-
-    /// Allocates a node for `callback` at `priority` (higher first). Takes
-    /// no lock. The same as [`Prepared::new`].
-    #[track_caller]
-    pub fn prepare(
-        &self,
-        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
-        priority: i32,
-    ) -> Prepared<E> {
-        Prepared::new(callback, priority)
     }
 
     /// Publishes a prepared callback, allocating nothing (inside the
@@ -131,32 +104,12 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
         let node = Box::into_raw(prepared.node);
         {
             let _w = self.writers.lock();
-            kernsync_lockdep::no_alloc(|| {
-                // The mutation CI builds to prove the scope works: linking that
-                // allocates must be reported (tests/register_under_checked_alloc.rs).
-                #[cfg(kernsync_mutant_alloc_in_register)]
-                drop(std::hint::black_box(Box::new(0u8)));
-                // SAFETY: a fresh node from `Box::into_raw`, in no list; the
-                // writers' mutex makes us the only writer.
-                unsafe { self.list.insert(node) }
-            });
+            // SAFETY: a fresh node from `Box::into_raw`, in no list; the
+            // writers' mutex makes us the only writer.
+            unsafe { self.list.link(node) };
         }
-        AtomicRegistration {
-            chain: self,
-            // SAFETY: from `Box::into_raw`, never null.
-            node: unsafe { NonNull::new_unchecked(node) },
-        }
-    }
-
-    /// [`prepare`](AtomicNotifierChain::prepare) and
-    /// [`register`](AtomicNotifierChain::register) at once.
-    #[track_caller]
-    pub fn subscribe(
-        &self,
-        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
-        priority: i32,
-    ) -> AtomicRegistration<'_, E> {
-        self.register(Prepared::new(callback, priority))
+        // SAFETY: from `Box::into_raw`.
+        unsafe { AtomicRegistration::linked(self, node) }
     }
 
     /// Calls the callbacks in priority order until one stops or fails,
@@ -212,13 +165,6 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
     }
 }
 
-impl<E: ?Sized + 'static> Default for AtomicNotifierChain<E> {
-    #[track_caller]
-    fn default() -> AtomicNotifierChain<E> {
-        AtomicNotifierChain::new()
-    }
-}
-
 impl<E: ?Sized + 'static> Drop for AtomicNotifierChain<E> {
     fn drop(&mut self) {
         self.list.free_all();
@@ -233,35 +179,17 @@ impl<E: ?Sized + 'static> fmt::Debug for AtomicNotifierChain<E> {
     }
 }
 
-impl<E: ?Sized + 'static> AtomicRegistration<'_, E> {
-    /// Removes the callback; returns once no call can still run it. From
-    /// inside a call of the same chain, it only guarantees the callback is
-    /// not called again once the calls now running end.
-    pub fn unregister(self) {
-        // Drop does it.
-    }
-}
-
-impl<E: ?Sized + 'static> Drop for AtomicRegistration<'_, E> {
-    fn drop(&mut self) {
-        self.chain.unregister_node(self.node.as_ptr());
-    }
-}
-
-impl<E: ?Sized + 'static> fmt::Debug for AtomicRegistration<'_, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AtomicRegistration").finish_non_exhaustive()
-    }
-}
-
 /// The writers' mutex under loom: kernsync-rwsem's typed `Mutex` is not
 /// built there, so its raw mutex (the same state machine, on the modelled
 /// parking lot) with the one method the chain uses.
 #[cfg(loom)]
 mod loom_writers {
+    use kernsync_lockdep::LockClass;
     use kernsync_rwsem::RawMutex;
 
-    /// `kernsync_rwsem::Mutex<T>`, reduced to `new` and `lock`.
+    /// `kernsync_rwsem::Mutex<T>`, reduced to `with_class` (the class is
+    /// not kept: loom models the state machine, not the validator) and
+    /// `lock`.
     pub(super) struct Mutex<T> {
         raw: RawMutex,
         _value: T,
@@ -271,7 +199,7 @@ mod loom_writers {
     pub(super) struct MutexGuard<'a>(&'a RawMutex);
 
     impl<T> Mutex<T> {
-        pub(super) fn new(value: T) -> Mutex<T> {
+        pub(super) fn with_class(value: T, _class: &'static LockClass) -> Mutex<T> {
             Mutex {
                 raw: RawMutex::new(),
                 _value: value,

@@ -6,7 +6,7 @@ use core::ptr::NonNull;
 use kernsync_lockdep::LockClass;
 use kernsync_percpu::PercpuRwSem;
 
-use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
+use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared};
 
 /// A chain of callbacks that may block (Linux's blocking notifier chain),
 /// called in priority order under the read side of a
@@ -51,11 +51,7 @@ pub struct Registration<'a, E: ?Sized + 'static> {
     node: NonNull<Node<E>>,
 }
 
-// SAFETY: a registration is a handle on a node of a `Sync` chain; the node's
-// callback is `Send + Sync`, and unregistering works from any thread.
-unsafe impl<E: ?Sized + 'static> Send for Registration<'_, E> {}
-// SAFETY: `&Registration` gives access to nothing.
-unsafe impl<E: ?Sized + 'static> Sync for Registration<'_, E> {}
+chain_common!(NotifierChain, Registration);
 
 impl<E: ?Sized + 'static> NotifierChain<E> {
     /// An empty chain whose lock's class is the caller's line.
@@ -74,18 +70,6 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
             lock: PercpuRwSem::with_class((), class),
             list: List::new(),
         }
-    }
-
-    /// Allocates a node for `callback` at `priority` (higher first). Takes
-    /// no lock of the chain: call it before taking the locks `register` will
-    /// be called under. The same as [`Prepared::new`].
-    #[track_caller]
-    pub fn prepare(
-        &self,
-        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
-        priority: i32,
-    ) -> Prepared<E> {
-        Prepared::new(callback, priority)
     }
 
     /// Links a prepared callback under the chain's write side (waiting for
@@ -107,34 +91,15 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
         let dead = {
             let _w = self.lock.write();
             let dead = self.list.unlink_dead();
-            kernsync_lockdep::no_alloc(|| {
-                // The mutation CI builds to prove the scope works: linking that
-                // allocates must be reported (tests/register_under_checked_alloc.rs).
-                #[cfg(kernsync_mutant_alloc_in_register)]
-                drop(std::hint::black_box(Box::new(0u8)));
-                // SAFETY: a fresh node from `Box::into_raw`, in no list.
-                unsafe { self.list.insert(node) }
-            });
+            // SAFETY: a fresh node from `Box::into_raw`, in no list; the
+            // write side makes us the only writer.
+            unsafe { self.list.link(node) };
             dead
         };
         // SAFETY: unlinked under the write side, which excluded every call.
         unsafe { free_chain(dead) };
-        Registration {
-            chain: self,
-            // SAFETY: from `Box::into_raw`, never null.
-            node: unsafe { NonNull::new_unchecked(node) },
-        }
-    }
-
-    /// [`prepare`](NotifierChain::prepare) and [`register`](NotifierChain::register)
-    /// at once, for callers that hold no lock `register` could conflict with.
-    #[track_caller]
-    pub fn subscribe(
-        &self,
-        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
-        priority: i32,
-    ) -> Registration<'_, E> {
-        self.register(Prepared::new(callback, priority))
+        // SAFETY: from `Box::into_raw`.
+        unsafe { Registration::linked(self, node) }
     }
 
     /// Calls the callbacks in priority order until one stops or fails.
@@ -192,13 +157,6 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
     }
 }
 
-impl<E: ?Sized + 'static> Default for NotifierChain<E> {
-    #[track_caller]
-    fn default() -> NotifierChain<E> {
-        NotifierChain::new()
-    }
-}
-
 impl<E: ?Sized + 'static> Drop for NotifierChain<E> {
     fn drop(&mut self) {
         // Registrations borrow the chain, so only forgotten ones (and dead
@@ -215,27 +173,5 @@ impl<E: ?Sized + 'static> fmt::Debug for NotifierChain<E> {
             None => d.field("callbacks", &format_args!("<locked>")),
         };
         d.finish()
-    }
-}
-
-impl<E: ?Sized + 'static> Registration<'_, E> {
-    /// Removes the callback; returns once no call can still run it (so what
-    /// it borrows may be freed). From inside a call of the same chain, it
-    /// only guarantees the callback is not called again once the calls now
-    /// running end.
-    pub fn unregister(self) {
-        // Drop does it.
-    }
-}
-
-impl<E: ?Sized + 'static> Drop for Registration<'_, E> {
-    fn drop(&mut self) {
-        self.chain.unregister_node(self.node.as_ptr());
-    }
-}
-
-impl<E: ?Sized + 'static> fmt::Debug for Registration<'_, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registration").finish_non_exhaustive()
     }
 }

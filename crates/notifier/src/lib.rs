@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[macro_use]
+mod macros;
+
 mod atomic;
 // Built on `PercpuRwSem`, which is not built under loom; the loom models
 // cover the atomic chain (the RCU-style one) alone.

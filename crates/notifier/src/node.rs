@@ -10,7 +10,7 @@ use core::fmt;
 use core::ptr;
 // The shim's atomics: std's in a build (the same types as before), loom's
 // under `--cfg loom`, so the models see every link.
-use kernsync_rwsem::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use kernsync_primitive::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// What a callback tells the walk.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -130,20 +130,13 @@ unsafe impl<E: ?Sized + 'static> Send for List<E> {}
 unsafe impl<E: ?Sized + 'static> Sync for List<E> {}
 
 impl<E: ?Sized + 'static> List<E> {
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> List<E> {
-        List {
-            head: AtomicPtr::new(ptr::null_mut()),
-            dead: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
-
-    /// An empty list (loom's atomics are not `const`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> List<E> {
-        List {
-            head: AtomicPtr::new(ptr::null_mut()),
-            dead: AtomicPtr::new(ptr::null_mut()),
+    kernsync_primitive::const_fn! {
+        /// An empty list.
+        pub(crate) const fn new() -> List<E> {
+            List {
+                head: AtomicPtr::new(ptr::null_mut()),
+                dead: AtomicPtr::new(ptr::null_mut()),
+            }
         }
     }
 
@@ -213,6 +206,27 @@ impl<E: ?Sized + 'static> List<E> {
             }
         }
         outcome
+    }
+
+    /// [`insert`](List::insert) inside the validator's `no_alloc`: the
+    /// `register` step of both chains, which must allocate nothing (an
+    /// allocation here is reported).
+    ///
+    /// `#[track_caller]` like `register`, so the scope is the caller's line
+    /// (each distinct problem is reported once per site).
+    ///
+    /// # Safety
+    /// As for [`insert`](List::insert).
+    #[track_caller]
+    pub(crate) unsafe fn link(&self, node: *mut Node<E>) {
+        kernsync_lockdep::no_alloc(|| {
+            // The mutation CI builds to prove the scope works: linking that
+            // allocates must be reported (tests/register_under_checked_alloc.rs).
+            #[cfg(kernsync_mutant_alloc_in_register)]
+            drop(std::hint::black_box(Box::new(0u8)));
+            // SAFETY: the caller's contract, forwarded.
+            unsafe { self.insert(node) }
+        });
     }
 
     /// Links `node` after every node of higher or equal priority (stable

@@ -88,9 +88,12 @@ pub(crate) fn lazy_id(id: &AtomicU64) -> u64 {
 /// alone (`true`: the caller gives it back when done).
 #[cold]
 pub(crate) fn claimed(id: &AtomicU64, slots: &SlotList) -> (*const Slot, bool) {
-    match slot_for(lazy_id(id), || slots.claim()) {
+    match slot_for(lazy_id(id), || slots.claim(thread_id())) {
         Some(slot) => (slot, false),
-        None => (kernsync_lockdep::lock_internals(|| slots.claim()), true),
+        None => (
+            kernsync_lockdep::lock_internals(|| slots.claim(thread_id())),
+            true,
+        ),
     }
 }
 

@@ -1,10 +1,7 @@
 //! `PercpuRwSem<T>`: the order-checked read-mostly lock.
 
-use core::fmt;
-use core::panic::Location;
 use std::time::{Duration, Instant};
 
-use kernsync_lockdep::LockClass;
 use kernsync_rwsem::Checked;
 
 use crate::RawPercpuRwSem;
@@ -62,34 +59,7 @@ pub struct PercpuRwSem<T: ?Sized> {
     inner: lock_api::RwLock<CheckedRawPercpuRwSem, T>,
 }
 
-impl<T> PercpuRwSem<T> {
-    /// A lock holding `value`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    pub const fn new(value: T) -> PercpuRwSem<T> {
-        PercpuRwSem {
-            inner: lock_api::RwLock::from_raw(
-                Checked::at_site(RawPercpuRwSem::new(), Location::caller()),
-                value,
-            ),
-        }
-    }
-
-    /// A lock holding `value`, of class `class` (for statics, and for locks
-    /// made in one place on behalf of many callers).
-    #[inline]
-    pub const fn with_class(value: T, class: &'static LockClass) -> PercpuRwSem<T> {
-        PercpuRwSem {
-            inner: lock_api::RwLock::from_raw(Checked::new(RawPercpuRwSem::new(), class), value),
-        }
-    }
-
-    /// The data, consuming the lock.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
-}
+kernsync_rwsem::checked_lock_impls!(PercpuRwSem(lock_api::RwLock, RawPercpuRwSem), try = try_read);
 
 impl<T: ?Sized> PercpuRwSem<T> {
     #[inline]
@@ -159,19 +129,6 @@ impl<T: ?Sized> PercpuRwSem<T> {
         self.inner.try_write_until(deadline)
     }
 
-    /// The data, through the unique borrow (no locking needed).
-    #[inline]
-    pub fn get_mut(&mut self) -> &mut T {
-        self.inner.get_mut()
-    }
-
-    /// A raw pointer to the data, without locking: dereferencing it is the
-    /// caller's responsibility.
-    #[inline]
-    pub fn data_ptr(&self) -> *mut T {
-        self.inner.data_ptr()
-    }
-
     /// Whether the lock is held (by anyone, in any mode; a snapshot that
     /// sums every reader slot).
     #[inline]
@@ -207,47 +164,5 @@ impl<T: ?Sized> PercpuRwSem<T> {
     #[inline]
     pub fn is_read_held_by_current_thread(&self) -> bool {
         self.raw().raw().is_read_held_by_current_thread()
-    }
-
-    /// Reports unless the current thread holds this lock (`lockdep_assert_held`).
-    #[inline]
-    #[track_caller]
-    pub fn assert_held(&self) {
-        self.raw().map().assert_held();
-    }
-
-    /// Reports if the current thread holds this lock.
-    #[inline]
-    #[track_caller]
-    pub fn assert_not_held(&self) {
-        self.raw().map().assert_not_held();
-    }
-}
-
-impl<T: Default> Default for PercpuRwSem<T> {
-    /// A lock of `T::default()`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    fn default() -> PercpuRwSem<T> {
-        PercpuRwSem::new(T::default())
-    }
-}
-
-impl<T> From<T> for PercpuRwSem<T> {
-    #[inline]
-    #[track_caller]
-    fn from(value: T) -> PercpuRwSem<T> {
-        PercpuRwSem::new(value)
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for PercpuRwSem<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("PercpuRwSem");
-        match self.try_read() {
-            Some(guard) => d.field("data", &&*guard),
-            None => d.field("data", &format_args!("<locked>")),
-        };
-        d.finish()
     }
 }

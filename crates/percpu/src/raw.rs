@@ -23,8 +23,8 @@ use core::marker::PhantomData;
 use std::time::Duration;
 use std::time::Instant;
 
-use kernsync_rwsem::sync::atomic::{AtomicUsize, Ordering};
-use kernsync_rwsem::sync::UnparkToken;
+use kernsync_primitive::atomic::{AtomicUsize, Ordering};
+use kernsync_primitive::UnparkToken;
 use kernsync_rwsem::RawMutex;
 
 use crate::barrier::{self, Barrier};
@@ -263,7 +263,7 @@ impl RawPercpuRwSem {
     /// A slot for the calling model thread (reused if one is free).
     pub fn reader(&self) -> Reader {
         Reader {
-            slot: self.read.0.slots.claim(),
+            slot: self.read.0.slots.claim(crate::local::thread_id()),
         }
     }
 

@@ -11,7 +11,7 @@
 //! lock's drop marks it [`GONE`] and the thread frees it (on exit or when it
 //! next prunes its table). Exactly one of the two frees each slot.
 
-use kernsync_rwsem::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use kernsync_primitive::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 // The slot's `state` word.
 /// Free: no thread has this slot; the next new reader thread may claim it.
@@ -39,9 +39,9 @@ pub(crate) struct Slot {
     /// The bits of `count` that count acquisitions held (the rest, if any,
     /// is the owner's own bookkeeping, as `Srcu`'s section sequence).
     held_mask: usize,
-    /// The id ([`crate::local::thread_id`]) of the thread that claimed the
-    /// slot last: how a thread in teardown, whose table is gone, finds the
-    /// slots it reads through (see [`SlotList::held_by`]).
+    /// The id of the thread that claimed the slot last (the `owner` given
+    /// to [`SlotList::claim`]): how a thread in teardown, whose table is
+    /// gone, finds the slots it reads through (see [`SlotList::held_by`]).
     owner: AtomicU64,
     /// The next slot of the lock's list: set before the slot is published
     /// and never changed after.
@@ -136,35 +136,18 @@ pub(crate) struct SlotList {
 }
 
 impl SlotList {
-    /// Slots whose whole count counts held acquisitions.
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> SlotList {
-        SlotList::with_held_mask(usize::MAX)
-    }
-
-    /// Slots whose count's `held_mask` bits count held acquisitions.
-    #[cfg(not(loom))]
-    pub(crate) const fn with_held_mask(held_mask: usize) -> SlotList {
-        SlotList {
-            head: AtomicPtr::new(core::ptr::null_mut()),
-            held_mask,
+    kernsync_primitive::const_fn! {
+        /// Slots whose whole count counts held acquisitions.
+        pub(crate) const fn new() -> SlotList {
+            SlotList::with_held_mask(usize::MAX)
         }
-    }
 
-    /// Slots whose whole count counts held acquisitions (loom's atomics are
-    /// not `const`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> SlotList {
-        SlotList::with_held_mask(usize::MAX)
-    }
-
-    /// Slots whose count's `held_mask` bits count held acquisitions (loom's
-    /// atomics are not `const`).
-    #[cfg(loom)]
-    pub(crate) fn with_held_mask(held_mask: usize) -> SlotList {
-        SlotList {
-            head: AtomicPtr::new(core::ptr::null_mut()),
-            held_mask,
+        /// Slots whose count's `held_mask` bits count held acquisitions.
+        pub(crate) const fn with_held_mask(held_mask: usize) -> SlotList {
+            SlotList {
+                head: AtomicPtr::new(core::ptr::null_mut()),
+                held_mask,
+            }
         }
     }
 
@@ -182,11 +165,11 @@ impl SlotList {
         })
     }
 
-    /// A slot for the calling thread: a free one reused, or a new one.
-    /// May allocate (once per thread and lock, or while a thread that held
-    /// a slot is still alive).
-    pub(crate) fn claim(&self) -> *const Slot {
-        let me = crate::local::thread_id();
+    /// A slot for the calling thread, stamped with its process-unique id
+    /// `owner` (given by the thread-local layer above): a free one reused,
+    /// or a new one. May allocate (once per thread and lock, or while a thread
+    /// that held a slot is still alive).
+    pub(crate) fn claim(&self, owner: u64) -> *const Slot {
         for s in self.iter() {
             let state = s.state.load(Ordering::Relaxed);
             let reusable = state == FREE
@@ -200,7 +183,7 @@ impl SlotList {
                     .compare_exchange(state, OWNED, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
-                s.owner.store(me, Ordering::Relaxed);
+                s.owner.store(owner, Ordering::Relaxed);
                 // Release: every count store this thread makes in the slot
                 // from now on comes after the stamp (pairs with the Acquire
                 // fence in `held_by`).
@@ -212,7 +195,7 @@ impl SlotList {
             count: AtomicUsize::new(0),
             state: AtomicUsize::new(OWNED),
             held_mask: self.held_mask,
-            owner: AtomicU64::new(me),
+            owner: AtomicU64::new(owner),
             next: AtomicPtr::new(core::ptr::null_mut()),
         }));
         let mut head = self.head.load(Ordering::Relaxed);

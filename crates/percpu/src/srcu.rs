@@ -17,8 +17,8 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use kernsync_lockdep::{Held, LockClass, LockMap, Mode};
-use kernsync_rwsem::sync::atomic::{fence, AtomicUsize, Ordering};
-use kernsync_rwsem::sync::SpinWait;
+use kernsync_primitive::atomic::{fence, AtomicUsize, Ordering};
+use kernsync_primitive::SpinWait;
 
 use crate::barrier::{self, Barrier};
 use crate::slot::{Slot, SlotList};
@@ -105,56 +105,29 @@ pub struct SrcuReadGuard<'a> {
 }
 
 impl Srcu {
-    /// A domain, in the class named by the caller's line.
-    #[cfg(not(loom))]
-    #[track_caller]
-    pub const fn new() -> Srcu {
-        Srcu::with_map(LockMap::at_site(Location::caller()))
-    }
-
-    /// A domain of class `class`.
-    #[cfg(not(loom))]
-    pub const fn with_class(class: &'static LockClass) -> Srcu {
-        Srcu::with_map(LockMap::new(class))
-    }
-
-    #[cfg(not(loom))]
-    const fn with_map(map: LockMap) -> Srcu {
-        Srcu {
-            inner: Line {
-                id: AtomicU64::new(0),
-                mode: AtomicUsize::new(0),
-                slots: SlotList::with_held_mask(NESTING),
-            },
-            map,
+    kernsync_primitive::const_fn! {
+        /// A domain, in the class named by the caller's line.
+        #[track_caller]
+        pub const fn new() -> Srcu {
+            Srcu::with_map(LockMap::at_site(Location::caller()))
         }
-    }
 
-    /// A domain, in the class named by the caller's line (not `const` under
-    /// loom: loom's atomics are not).
-    #[cfg(loom)]
-    #[track_caller]
-    pub fn new() -> Srcu {
-        Srcu::with_map(LockMap::at_site(Location::caller()))
-    }
+        /// A domain of class `class`.
+        pub const fn with_class(class: &'static LockClass) -> Srcu {
+            Srcu::with_map(LockMap::new(class))
+        }
 
-    /// A domain of class `class` (not `const` under loom).
-    #[cfg(loom)]
-    pub fn with_class(class: &'static LockClass) -> Srcu {
-        Srcu::with_map(LockMap::new(class))
-    }
-
-    /// As above; the id stays a std atomic under loom too (a key in the
-    /// threads' tables, not part of the handshake the models check).
-    #[cfg(loom)]
-    fn with_map(map: LockMap) -> Srcu {
-        Srcu {
-            inner: Line {
-                id: AtomicU64::new(0),
-                mode: AtomicUsize::new(0),
-                slots: SlotList::with_held_mask(NESTING),
-            },
-            map,
+        // The id stays a std atomic under loom too (a key in the threads'
+        // tables, not part of the handshake the models check).
+        const fn with_map(map: LockMap) -> Srcu {
+            Srcu {
+                inner: Line {
+                    id: AtomicU64::new(0),
+                    mode: AtomicUsize::new(0),
+                    slots: SlotList::with_held_mask(NESTING),
+                },
+                map,
+            }
         }
     }
 

@@ -1,13 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-/// The atomics and parking the state machines use: std's and
-/// parking_lot_core's in a build, loom's and a modelled parking lot under
-/// `--cfg loom`. Shared with kernsync's other lock crates (kernsync-percpu)
-/// so their loom models run on the same twin; not a stable API.
-#[doc(hidden)]
-pub mod sync;
-
 pub mod raw_condvar;
 pub mod raw_mutex;
 pub mod raw_rwsem;
@@ -16,6 +9,7 @@ pub mod raw_rwsem;
 mod checked;
 #[cfg(not(loom))]
 mod condvar;
+mod macros;
 #[cfg(not(loom))]
 mod mutex;
 #[cfg(not(loom))]

@@ -1,12 +1,8 @@
 //! `Mutex<T>`: the order-checked mutex.
 
-use core::fmt;
-use core::panic::Location;
 use std::time::{Duration, Instant};
 
-use kernsync_lockdep::LockClass;
-
-use crate::checked::{Checked, CheckedRawMutex};
+use crate::checked::CheckedRawMutex;
 use crate::{NestLock, RawMutex};
 
 /// A guard of a [`Mutex`] (lock_api's, with `map`, `unlocked`, `unlock_fair`,
@@ -40,33 +36,7 @@ pub struct Mutex<T: ?Sized> {
     inner: lock_api::Mutex<CheckedRawMutex, T>,
 }
 
-impl<T> Mutex<T> {
-    /// A lock holding `value`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    pub const fn new(value: T) -> Mutex<T> {
-        Mutex {
-            inner: lock_api::Mutex::from_raw(
-                Checked::at_site(RawMutex::new(), Location::caller()),
-                value,
-            ),
-        }
-    }
-
-    /// A lock holding `value`, of class `class`.
-    #[inline]
-    pub const fn with_class(value: T, class: &'static LockClass) -> Mutex<T> {
-        Mutex {
-            inner: lock_api::Mutex::from_raw(Checked::new(RawMutex::new(), class), value),
-        }
-    }
-
-    /// The data, consuming the lock.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
-}
+crate::checked_lock_impls!(Mutex(lock_api::Mutex, RawMutex), try = try_lock);
 
 impl<T: ?Sized> Mutex<T> {
     #[inline]
@@ -150,64 +120,9 @@ impl<T: ?Sized> Mutex<T> {
         self.inner.try_lock_until(deadline)
     }
 
-    /// The data, through the unique borrow.
-    #[inline]
-    pub fn get_mut(&mut self) -> &mut T {
-        self.inner.get_mut()
-    }
-
-    /// A raw pointer to the data, without locking: dereferencing it is the
-    /// caller's responsibility (as with parking_lot's `data_ptr`).
-    #[inline]
-    pub fn data_ptr(&self) -> *mut T {
-        self.inner.data_ptr()
-    }
-
     /// Whether the lock is held.
     #[inline]
     pub fn is_locked(&self) -> bool {
         self.inner.is_locked()
-    }
-
-    /// Reports unless the current thread holds this lock.
-    #[inline]
-    #[track_caller]
-    pub fn assert_held(&self) {
-        self.raw().map().assert_held();
-    }
-
-    /// Reports if the current thread holds this lock.
-    #[inline]
-    #[track_caller]
-    pub fn assert_not_held(&self) {
-        self.raw().map().assert_not_held();
-    }
-}
-
-impl<T: Default> Default for Mutex<T> {
-    /// A lock of `T::default()`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    fn default() -> Mutex<T> {
-        Mutex::new(T::default())
-    }
-}
-
-impl<T> From<T> for Mutex<T> {
-    #[inline]
-    #[track_caller]
-    fn from(value: T) -> Mutex<T> {
-        Mutex::new(value)
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Mutex");
-        match self.try_lock() {
-            Some(guard) => d.field("data", &&*guard),
-            None => d.field("data", &format_args!("<locked>")),
-        };
-        d.finish()
     }
 }

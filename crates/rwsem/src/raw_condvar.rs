@@ -12,9 +12,11 @@
 
 #[cfg(not(loom))]
 use crate::raw_mutex::RawMutexGuard;
-use crate::raw_mutex::{abort_on_unwind, RawMutex, PARK_NORMAL, TOKEN_HANDOFF, TOKEN_NORMAL};
-use crate::sync::atomic::{AtomicPtr, Ordering};
-use crate::sync::{park, unpark_requeue, ParkResult, RequeueOp, UnparkResult};
+use crate::raw_mutex::{RawMutex, PARK_NORMAL, TOKEN_HANDOFF, TOKEN_NORMAL};
+use kernsync_primitive::atomic::{AtomicPtr, Ordering};
+use kernsync_primitive::{
+    abort_on_unwind, park, unpark_requeue, ParkResult, RequeueOp, UnparkResult,
+};
 use std::ptr;
 use std::time::Instant;
 
@@ -30,20 +32,13 @@ pub struct RawCondvar {
 }
 
 impl RawCondvar {
-    /// A condition variable with no waiters.
-    #[cfg(not(loom))]
-    #[inline]
-    pub const fn new() -> RawCondvar {
-        RawCondvar {
-            state: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
-
-    /// A condition variable with no waiters (loom's atomics are not `const`).
-    #[cfg(loom)]
-    pub fn new() -> RawCondvar {
-        RawCondvar {
-            state: AtomicPtr::new(ptr::null_mut()),
+    kernsync_primitive::const_fn! {
+        /// A condition variable with no waiters.
+        #[inline]
+        pub const fn new() -> RawCondvar {
+            RawCondvar {
+                state: AtomicPtr::new(ptr::null_mut()),
+            }
         }
     }
 

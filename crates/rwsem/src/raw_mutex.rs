@@ -25,9 +25,10 @@
 //! (or hands one the mutex, which the condvar recognises by
 //! `TOKEN_HANDOFF` and completes with `RawMutex::acquire_handed_off`).
 
-use crate::sync::atomic::{AtomicU8, Ordering};
-use crate::sync::{
-    park, unpark_filter, FilterOp, ParkResult, ParkToken, SpinWait, UnparkResult, UnparkToken,
+use kernsync_primitive::atomic::{AtomicU8, Ordering};
+use kernsync_primitive::{
+    abort_on_unwind, park, unpark_filter, FilterOp, ParkResult, ParkToken, SpinWait, UnparkResult,
+    UnparkToken,
 };
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -101,39 +102,14 @@ impl std::fmt::Debug for RawMutexGuard {
     }
 }
 
-/// Runs `f`, aborting the process if it unwinds. Used around the parking-lot
-/// calls of the slow paths: none of them panics, but if one did, the mutex
-/// could be left in a state the `lock_api` contract forbids (an unlock that
-/// unwinds without releasing, a lost handoff), so we abort rather than unwind.
-#[inline]
-pub(crate) fn abort_on_unwind<R>(f: impl FnOnce() -> R) -> R {
-    struct Bomb;
-    impl Drop for Bomb {
-        fn drop(&mut self) {
-            std::process::abort();
-        }
-    }
-    let bomb = Bomb;
-    let r = f();
-    std::mem::forget(bomb);
-    r
-}
-
 impl RawMutex {
-    /// An unlocked mutex.
-    #[cfg(not(loom))]
-    #[inline]
-    pub const fn new() -> RawMutex {
-        RawMutex {
-            state: AtomicU8::new(0),
-        }
-    }
-
-    /// An unlocked mutex (loom's atomics are not `const`).
-    #[cfg(loom)]
-    pub fn new() -> RawMutex {
-        RawMutex {
-            state: AtomicU8::new(0),
+    kernsync_primitive::const_fn! {
+        /// An unlocked mutex.
+        #[inline]
+        pub const fn new() -> RawMutex {
+            RawMutex {
+                state: AtomicU8::new(0),
+            }
         }
     }
 

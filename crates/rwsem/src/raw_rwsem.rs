@@ -32,11 +32,10 @@
 use core::cell::Cell;
 use std::time::{Duration, Instant};
 
-use crate::raw_mutex::abort_on_unwind;
-use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{
-    park, unpark_filter, unpark_one, FilterOp, ParkResult, ParkToken, SpinWait, UnparkResult,
-    UnparkToken,
+use kernsync_primitive::atomic::{AtomicUsize, Ordering};
+use kernsync_primitive::{
+    abort_on_unwind, park, unpark_filter, unpark_one, FilterOp, ParkResult, ParkToken, SpinWait,
+    UnparkResult, UnparkToken,
 };
 
 // ---------------------------------------------------------------------------
@@ -117,21 +116,13 @@ impl Default for RawRwSem {
 }
 
 impl RawRwSem {
-    /// An unlocked semaphore.
-    #[cfg(not(loom))]
-    pub const fn new() -> RawRwSem {
-        RawRwSem {
-            state: AtomicUsize::new(0),
-            contended: AtomicUsize::new(0),
-        }
-    }
-
-    /// An unlocked semaphore (loom's atomics cannot be built in a `const`).
-    #[cfg(loom)]
-    pub fn new() -> RawRwSem {
-        RawRwSem {
-            state: AtomicUsize::new(0),
-            contended: AtomicUsize::new(0),
+    kernsync_primitive::const_fn! {
+        /// An unlocked semaphore.
+        pub const fn new() -> RawRwSem {
+            RawRwSem {
+                state: AtomicUsize::new(0),
+                contended: AtomicUsize::new(0),
+            }
         }
     }
 

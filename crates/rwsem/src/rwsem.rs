@@ -1,12 +1,8 @@
 //! `RwSem<T>`: the order-checked reader/writer semaphore.
 
-use core::fmt;
-use core::panic::Location;
 use std::time::{Duration, Instant};
 
-use kernsync_lockdep::LockClass;
-
-use crate::checked::{Checked, CheckedRawRwSem};
+use crate::checked::CheckedRawRwSem;
 use crate::{NestLock, RawRwSem};
 
 /// A shared read guard of a [`RwSem`] (lock_api's, with its whole API:
@@ -58,34 +54,7 @@ pub struct RwSem<T: ?Sized> {
     inner: lock_api::RwLock<CheckedRawRwSem, T>,
 }
 
-impl<T> RwSem<T> {
-    /// A lock holding `value`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    pub const fn new(value: T) -> RwSem<T> {
-        RwSem {
-            inner: lock_api::RwLock::from_raw(
-                Checked::at_site(RawRwSem::new(), Location::caller()),
-                value,
-            ),
-        }
-    }
-
-    /// A lock holding `value`, of class `class` (for statics and for locks
-    /// made in one place on behalf of many callers).
-    #[inline]
-    pub const fn with_class(value: T, class: &'static LockClass) -> RwSem<T> {
-        RwSem {
-            inner: lock_api::RwLock::from_raw(Checked::new(RawRwSem::new(), class), value),
-        }
-    }
-
-    /// The data, consuming the lock.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
-}
+crate::checked_lock_impls!(RwSem(lock_api::RwLock, RawRwSem), try = try_read);
 
 impl<T: ?Sized> RwSem<T> {
     #[inline]
@@ -292,19 +261,6 @@ impl<T: ?Sized> RwSem<T> {
         self.inner.try_upgradable_read_until(deadline)
     }
 
-    /// The data, through the unique borrow (no locking needed).
-    #[inline]
-    pub fn get_mut(&mut self) -> &mut T {
-        self.inner.get_mut()
-    }
-
-    /// A raw pointer to the data, without locking: dereferencing it is the
-    /// caller's responsibility (as with parking_lot's `data_ptr`).
-    #[inline]
-    pub fn data_ptr(&self) -> *mut T {
-        self.inner.data_ptr()
-    }
-
     /// Whether the lock is held (by anyone, in any mode).
     #[inline]
     pub fn is_locked(&self) -> bool {
@@ -315,47 +271,5 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     pub fn is_locked_exclusive(&self) -> bool {
         self.inner.is_locked_exclusive()
-    }
-
-    /// Reports unless the current thread holds this lock (`lockdep_assert_held`).
-    #[inline]
-    #[track_caller]
-    pub fn assert_held(&self) {
-        self.raw().map().assert_held();
-    }
-
-    /// Reports if the current thread holds this lock.
-    #[inline]
-    #[track_caller]
-    pub fn assert_not_held(&self) {
-        self.raw().map().assert_not_held();
-    }
-}
-
-impl<T: Default> Default for RwSem<T> {
-    /// A lock of `T::default()`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    fn default() -> RwSem<T> {
-        RwSem::new(T::default())
-    }
-}
-
-impl<T> From<T> for RwSem<T> {
-    #[inline]
-    #[track_caller]
-    fn from(value: T) -> RwSem<T> {
-        RwSem::new(value)
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwSem<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("RwSem");
-        match self.try_read() {
-            Some(guard) => d.field("data", &&*guard),
-            None => d.field("data", &format_args!("<locked>")),
-        };
-        d.finish()
     }
 }

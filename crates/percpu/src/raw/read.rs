@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use kernsync_rwsem::sync::atomic::{fence, Ordering};
-use kernsync_rwsem::sync::{park, unpark_one, ParkResult, ParkToken, UnparkToken};
+use kernsync_primitive::atomic::{fence, Ordering};
+use kernsync_primitive::{park, unpark_one, ParkResult, ParkToken, UnparkToken};
 
 use super::{count_in, count_out, RawPercpuRwSem, ReadToken, HELD, WAITING};
 #[cfg(not(loom))]

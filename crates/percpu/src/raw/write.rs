@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use kernsync_rwsem::sync::atomic::{fence, Ordering};
-use kernsync_rwsem::sync::{park, unpark_filter, FilterOp, ParkResult, ParkToken, SpinWait};
+use kernsync_primitive::atomic::{fence, Ordering};
+use kernsync_primitive::{park, unpark_filter, FilterOp, ParkResult, ParkToken, SpinWait};
 
 use super::{RawPercpuRwSem, FORCED_SLOW, GRANTED, HELD, ONE_WRITER, SWITCHED, WAITING};
 use crate::barrier;

@@ -1,0 +1,115 @@
+//! [`checked_lock_impls!`](crate::checked_lock_impls): what every checked
+//! lock type has whatever its kind, written once for `Mutex`, `RwSem` and
+//! kernsync-percpu's `PercpuRwSem`.
+
+/// Emits the kind-independent part of a checked lock type.
+///
+/// `$Lock(path::to::LockApiType, $Raw)` names a type
+/// `$Lock<T: ?Sized> { inner: LockApiType<Checked<$Raw>, T> }` with a private
+/// `fn raw(&self) -> &Checked<$Raw>`; `$Raw` has a `const fn new()`, and
+/// `try = $try` is the method that takes the lock (shared, where there is a
+/// shared mode) if it can at once. Emitted:
+///
+/// - `new` (of the caller's line) and `with_class`, both `const`, and
+///   `into_inner`;
+/// - `get_mut`, `data_ptr`, `assert_held` and `assert_not_held`;
+/// - `Default` and `From<T>`, both of the caller's line, and `Debug`, which
+///   shows the data if `$try` gets it and `<locked>` otherwise.
+///
+/// The expanding crate depends on `kernsync_lockdep` (every lock crate does)
+/// and on the lock_api whose path it names.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! checked_lock_impls {
+    ($Lock:ident($($inner:ident)::+, $Raw:ty), try = $try:ident) => {
+        impl<T> $Lock<T> {
+            /// A lock holding `value`, of the class named by the caller's line.
+            #[inline]
+            #[track_caller]
+            pub const fn new(value: T) -> $Lock<T> {
+                $Lock {
+                    inner: $($inner)::+::from_raw(
+                        $crate::Checked::at_site(<$Raw>::new(), ::core::panic::Location::caller()),
+                        value,
+                    ),
+                }
+            }
+
+            /// A lock holding `value`, of class `class` (for statics, and for
+            /// locks made in one place on behalf of many callers).
+            #[inline]
+            pub const fn with_class(
+                value: T,
+                class: &'static ::kernsync_lockdep::LockClass,
+            ) -> $Lock<T> {
+                $Lock {
+                    inner: $($inner)::+::from_raw($crate::Checked::new(<$Raw>::new(), class), value),
+                }
+            }
+
+            /// The data, consuming the lock.
+            #[inline]
+            pub fn into_inner(self) -> T {
+                self.inner.into_inner()
+            }
+        }
+
+        impl<T: ?Sized> $Lock<T> {
+            /// The data, through the unique borrow (no locking needed).
+            #[inline]
+            pub fn get_mut(&mut self) -> &mut T {
+                self.inner.get_mut()
+            }
+
+            /// A raw pointer to the data, without locking: dereferencing it is
+            /// the caller's responsibility (as with parking_lot's `data_ptr`).
+            #[inline]
+            pub fn data_ptr(&self) -> *mut T {
+                self.inner.data_ptr()
+            }
+
+            /// Reports unless the current thread holds this lock
+            /// (`lockdep_assert_held`).
+            #[inline]
+            #[track_caller]
+            pub fn assert_held(&self) {
+                self.raw().map().assert_held();
+            }
+
+            /// Reports if the current thread holds this lock.
+            #[inline]
+            #[track_caller]
+            pub fn assert_not_held(&self) {
+                self.raw().map().assert_not_held();
+            }
+        }
+
+        impl<T: Default> Default for $Lock<T> {
+            /// A lock of `T::default()`, of the class named by the caller's line.
+            #[inline]
+            #[track_caller]
+            fn default() -> $Lock<T> {
+                $Lock::new(T::default())
+            }
+        }
+
+        impl<T> From<T> for $Lock<T> {
+            #[inline]
+            #[track_caller]
+            fn from(value: T) -> $Lock<T> {
+                $Lock::new(value)
+            }
+        }
+
+        impl<T: ?Sized + ::core::fmt::Debug> ::core::fmt::Debug for $Lock<T> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let mut d = f.debug_struct(stringify!($Lock));
+                match self.$try() {
+                    Some(guard) => d.field("data", &&*guard),
+                    None => d.field("data", &format_args!("<locked>")),
+                };
+                d.finish()
+            }
+        }
+    };
+}
