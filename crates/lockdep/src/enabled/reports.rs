@@ -7,7 +7,7 @@
 use super::config;
 use super::entry::{Acq, How};
 use super::graph::Graph;
-use super::rules::Finding;
+use super::rules::{Broken, Finding};
 use super::thread::ThreadState;
 use crate::limits::MAX_DEPTH;
 use crate::report::{HeldLock, Report, ReportKind};
@@ -73,75 +73,9 @@ type Text = (ReportKind, String, Vec<String>, Option<Acq>);
 
 /// The text of a finding.
 fn describe(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
-    match f {
-        Finding::SleepInAtomic(a)
-        | Finding::SameLock(a, _)
-        | Finding::UpgradeTwice(a)
-        | Finding::NestNotHeld(a)
-        | Finding::OutOfOrder(a, _)
-        | Finding::SameClass(a, _) => describe_acquisition(g, a, f),
-        _ => describe_state(g, t, f),
-    }
-}
-
-/// The text of a finding about one acquisition (or upgrade) `a`.
-fn describe_acquisition(g: &Graph, a: &Acq, f: &Finding) -> Text {
-    use ReportKind::*;
-    let name = label(g, a);
-    match f {
-        Finding::SleepInAtomic(_) => {
-            let what = match a.how {
-                // An allocation may sleep (reclaim), as in the kernel.
-                How::Alloc => "allocating (an allocation may sleep: reclaim)".to_owned(),
-                How::Upgrade => format!("upgrading at {}", a.site),
-                _ => format!("taking sleeping lock \"{name}\" at {}", a.report_site()),
-            };
-            let detail = format!("{what} in an atomic context");
-            (SleepInAtomic, detail, vec![name], Some(*a))
-        }
-        Finding::SameLock(_, e) => {
-            let detail = format!(
-                "trying to acquire \"{name}\" ({}) at {}, but this thread already holds this very lock ({}) since {}",
-                a.mode, a.report_site(), e.id.mode(), e.site
-            );
-            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
-        }
-        Finding::UpgradeTwice(_) => {
-            let detail = format!(
-                "upgrading \"{name}\" at {} while this thread holds it a second time: the upgrade waits for itself",
-                a.site
-            );
-            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
-        }
-        Finding::NestNotHeld(_) => {
-            let detail = format!(
-                "taking \"{name}\" at {} under a nest lock this thread does not hold",
-                a.report_site()
-            );
-            (RecursiveLocking, detail, vec![name], Some(*a))
-        }
-        Finding::OutOfOrder(_, e) => {
-            let detail = format!(
-                "taking \"{name}\" with order key {} at {} while holding one with key {} (taken at {}): out of the stated order",
-                a.how.order(), a.report_site(), e.order, e.site
-            );
-            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
-        }
-        Finding::SameClass(_, e) => {
-            let detail = format!(
-                "trying to acquire \"{name}\" ({}) at {}, but this thread already holds another lock of the same class ({}, taken at {})",
-                a.mode, a.report_site(), e.id.mode(), e.site
-            );
-            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
-        }
-        _ => unreachable!("not a finding about an acquisition"),
-    }
-}
-
-/// The text of a finding about the thread's or the validator's state.
-fn describe_state(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
     use ReportKind::*;
     match f {
+        Finding::Acquire(a, broken) => describe_acquisition(g, a, broken),
         Finding::Cycle(a, cycle) => cycle_text(g, a.as_ref(), &cycle.0),
         Finding::Bound(b) => {
             let detail = format!("{} was reached; {OFF_FROM_NOW}", b.describe(&g.limits()));
@@ -213,7 +147,59 @@ fn describe_state(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
             let detail = format!("assertion at {site}: {what}");
             (AssertionFailed, detail, classes.clone(), None)
         }
-        _ => unreachable!("a finding about an acquisition"),
+    }
+}
+
+/// The text of the rule `broken` by the acquisition (or upgrade) `a`.
+fn describe_acquisition(g: &Graph, a: &Acq, broken: &Broken) -> Text {
+    use ReportKind::*;
+    let name = label(g, a);
+    match broken {
+        Broken::SleepInAtomic => {
+            let what = match a.how {
+                // An allocation may sleep (reclaim), as in the kernel.
+                How::Alloc => "allocating (an allocation may sleep: reclaim)".to_owned(),
+                How::Upgrade => format!("upgrading at {}", a.site),
+                _ => format!("taking sleeping lock \"{name}\" at {}", a.report_site()),
+            };
+            let detail = format!("{what} in an atomic context");
+            (SleepInAtomic, detail, vec![name], Some(*a))
+        }
+        Broken::SameLock(e) => {
+            let detail = format!(
+                "trying to acquire \"{name}\" ({}) at {}, but this thread already holds this very lock ({}) since {}",
+                a.mode, a.report_site(), e.id.mode(), e.site
+            );
+            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
+        }
+        Broken::UpgradeTwice => {
+            let detail = format!(
+                "upgrading \"{name}\" at {} while this thread holds it a second time: the upgrade waits for itself",
+                a.site
+            );
+            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
+        }
+        Broken::NestNotHeld => {
+            let detail = format!(
+                "taking \"{name}\" at {} under a nest lock this thread does not hold",
+                a.report_site()
+            );
+            (RecursiveLocking, detail, vec![name], Some(*a))
+        }
+        Broken::OutOfOrder(e) => {
+            let detail = format!(
+                "taking \"{name}\" with order key {} at {} while holding one with key {} (taken at {}): out of the stated order",
+                a.how.order(), a.report_site(), e.order, e.site
+            );
+            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
+        }
+        Broken::SameClass(e) => {
+            let detail = format!(
+                "trying to acquire \"{name}\" ({}) at {}, but this thread already holds another lock of the same class ({}, taken at {})",
+                a.mode, a.report_site(), e.id.mode(), e.site
+            );
+            (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
+        }
     }
 }
 

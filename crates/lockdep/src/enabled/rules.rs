@@ -13,18 +13,8 @@ use core::panic::Location;
 
 /// Something wrong, found by a rule or by the layer above.
 pub(crate) enum Finding {
-    /// A sleeping acquisition, an upgrade or an allocation in an atomic context.
-    SleepInAtomic(Acq),
-    /// `Acq` while this very lock is held as `Entry`.
-    SameLock(Acq, Entry),
-    /// An upgrade while this thread holds the lock a second time.
-    UpgradeTwice(Acq),
-    /// A nest-lock acquisition without its nest lock held.
-    NestNotHeld(Acq),
-    /// A stated-order acquisition at or below the key of `Entry`.
-    OutOfOrder(Acq, Entry),
-    /// Another lock of the class of `Entry`, not annotated.
-    SameClass(Acq, Entry),
+    /// A rule the acquisition (or upgrade) `Acq` breaks.
+    Acquire(Acq, Broken),
     /// A strong cycle closed by the acquisition (or by declared orders: `None`).
     Cycle(Option<Acq>, Cycle),
     /// A bound of the graph was reached.
@@ -56,6 +46,22 @@ pub(crate) enum Finding {
     },
 }
 
+/// A rule one acquisition breaks.
+pub(crate) enum Broken {
+    /// A sleeping acquisition, an upgrade or an allocation in an atomic context.
+    SleepInAtomic,
+    /// This very lock is held already, as `Entry`.
+    SameLock(Entry),
+    /// An upgrade while this thread holds the lock a second time.
+    UpgradeTwice,
+    /// A nest-lock acquisition without its nest lock held.
+    NestNotHeld,
+    /// A stated-order acquisition at or below the key of `Entry`.
+    OutOfOrder(Entry),
+    /// Another lock of the class of `Entry`, not annotated.
+    SameClass(Entry),
+}
+
 /// Sleeping in an atomic context: a blocking acquisition of a class that is
 /// not itself atomic (a succeeded try cannot have waited).
 pub(crate) fn sleep_in_atomic(g: &mut Graph, t: &ThreadState, a: &Acq) -> Option<Finding> {
@@ -63,7 +69,7 @@ pub(crate) fn sleep_in_atomic(g: &mut Graph, t: &ThreadState, a: &Acq) -> Option
         && !a.class.is_atomic()
         && a.how != How::Try
         && g.first_report((ReportKind::SleepInAtomic, a.site)))
-    .then_some(Finding::SleepInAtomic(*a))
+    .then_some(Finding::Acquire(*a, Broken::SleepInAtomic))
 }
 
 /// The same lock again: only a recursive read of a read-held lock is fine
@@ -75,7 +81,7 @@ pub(crate) fn same_lock(g: &mut Graph, t: &ThreadState, a: &Acq, out: &mut Vec<F
             && !e.id.has(E_NEST)
             && g.first_report((ReportKind::RecursiveLocking, a.instance, a.site))
         {
-            out.push(Finding::SameLock(*a, e));
+            out.push(Finding::Acquire(*a, Broken::SameLock(e)));
         }
     }
 }
@@ -85,13 +91,14 @@ pub(crate) fn same_lock(g: &mut Graph, t: &ThreadState, a: &Acq, out: &mut Vec<F
 pub(crate) fn upgrade_twice(g: &mut Graph, t: &ThreadState, i: usize, a: &Acq) -> Option<Finding> {
     let twice = (0..t.depth()).any(|j| j != i && t.instance(j) == a.instance);
     (twice && g.first_report((ReportKind::RecursiveLocking, a.instance, a.site)))
-        .then_some(Finding::UpgradeTwice(*a))
+        .then_some(Finding::Acquire(*a, Broken::UpgradeTwice))
 }
 
 /// A nest-lock acquisition must find its nest lock (`outer`) held.
 pub(crate) fn nest_lock(g: &mut Graph, t: &ThreadState, a: &Acq, outer: usize) -> Option<Finding> {
     let held = (0..t.depth()).any(|i| t.instance(i) == outer);
-    (!held && g.first_report(("nest", a.class.class(), a.site))).then_some(Finding::NestNotHeld(*a))
+    (!held && g.first_report(("nest", a.class.class(), a.site)))
+        .then_some(Finding::Acquire(*a, Broken::NestNotHeld))
 }
 
 /// A stated-order acquisition must have a larger key than every lock of its
@@ -109,7 +116,7 @@ pub(crate) fn stated_order(
             && e.order >= key
             && g.first_report(("order", a.class.class(), a.site, e.site))
         {
-            out.push(Finding::OutOfOrder(*a, e));
+            out.push(Finding::Acquire(*a, Broken::OutOfOrder(e)));
         }
     }
 }
@@ -134,7 +141,7 @@ pub(crate) fn same_class(g: &mut Graph, t: &ThreadState, a: &Acq, out: &mut Vec<
                 e.site,
             ))
         {
-            out.push(Finding::SameClass(*a, e));
+            out.push(Finding::Acquire(*a, Broken::SameClass(e)));
         }
     }
 }
