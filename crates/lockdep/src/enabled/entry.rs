@@ -258,6 +258,24 @@ pub(crate) struct Acq {
 }
 
 impl Acq {
+    /// A cacheable acquisition (blocking, or the allocation pseudo-lock)
+    /// from the id it would be pushed with.
+    #[inline]
+    pub fn from_id(instance: usize, id: EntryId, site: &'static Location<'static>) -> Acq {
+        Acq {
+            instance,
+            class: id.class_bits(),
+            mode: id.mode(),
+            subclass: id.subclass(),
+            how: if id.has(E_ALLOC) {
+                How::Alloc
+            } else {
+                How::Blocking
+            },
+            site,
+        }
+    }
+
     /// The id it is pushed with.
     #[inline(always)]
     pub fn id(&self) -> EntryId {

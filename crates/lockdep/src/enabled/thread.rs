@@ -236,16 +236,8 @@ impl ThreadState {
         }
         let key = id.mix_into(self.key.get());
         if depth != 0 {
-            // Innermost first, and tested at the bottom (depth is not 0).
-            let mut i = depth;
-            loop {
-                i -= 1;
-                if self.instances[i].get() == instance {
-                    return None;
-                }
-                if i == 0 {
-                    break;
-                }
+            if self.instances[..depth].iter().any(|i| i.get() == instance) {
+                return None;
             }
             if !chains::cached(key) {
                 return None;

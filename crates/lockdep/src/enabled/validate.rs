@@ -12,7 +12,7 @@ use super::classes::{self, ClassKey};
 use super::config;
 use super::deferred;
 use super::emit::emit;
-use super::entry::{Acq, ClassBits, Held, How};
+use super::entry::{Acq, ClassBits, EntryId, Held, How};
 use super::graph::{self, Graph};
 use super::persist;
 use super::reports;
@@ -102,16 +102,25 @@ pub(crate) fn label(class: u32) -> String {
 
 /// Any acquisition: the fast path when a cache hit can settle it, else the
 /// slow one. The one place that decides. The thread-local access closes
-/// over the fast path alone, so it inlines into the lock's call site and
-/// the slow path is one out-of-line call.
+/// over the fast path alone, so it inlines into the lock's call site, and a
+/// miss is one out-of-line call with three words (the id says the rest).
 #[inline(always)]
 pub(crate) fn acquire(a: Acq) -> Held {
-    if a.how.cacheable() {
-        if let Some(held) = with_thread(|t| t.try_fast(a.instance, a.id(), a.site)) {
-            return held;
-        }
+    if !a.how.cacheable() {
+        return acquire_slow(a);
     }
-    acquire_slow(a)
+    let id = a.id();
+    match with_thread(|t| t.try_fast(a.instance, id, a.site)) {
+        Some(held) => held,
+        None => acquire_missed(a.instance, id, a.site),
+    }
+}
+
+/// A cacheable acquisition the fast path did not settle.
+#[cold]
+#[inline(never)]
+fn acquire_missed(instance: usize, id: EntryId, site: &'static Location<'static>) -> Held {
+    acquire_slow(Acq::from_id(instance, id, site))
 }
 
 #[cold]
