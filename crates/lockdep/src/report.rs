@@ -26,6 +26,9 @@ pub enum ReportKind {
     AllocUnderNoAlloc,
     /// A thread exited while still holding locks (a leaked guard).
     LocksHeldAtExit,
+    /// A lock was freed (its handle dropped) while the dropping thread held
+    /// it: its guard was forgotten, or the lock was moved out from under it.
+    HeldLockFreed,
     /// The held-lock stack reached its depth bound; validation is now off.
     DepthExceeded,
     /// A bound of the graph (classes, edges, chains, search queue) was
@@ -46,6 +49,7 @@ impl ReportKind {
             ReportKind::SleepInAtomic => "sleeping function called from atomic context",
             ReportKind::AllocUnderNoAlloc => "allocation in a no-alloc context",
             ReportKind::LocksHeldAtExit => "thread exited with locks held",
+            ReportKind::HeldLockFreed => "held lock freed",
             ReportKind::DepthExceeded => "held-lock stack depth exceeded, validation turned off",
             ReportKind::CapacityExhausted => "validator capacity exhausted, validation turned off",
             ReportKind::AssertionFailed => "lock assertion failed",

@@ -67,7 +67,8 @@ impl<const N: usize> Table<N> {
         }
     }
 
-    /// Whether `key` is present. `key` must be nonzero.
+    /// Whether `key` is present. A key of 0 (the empty marker) reads as
+    /// present: the chain cache accepts that as it accepts hash collisions.
     ///
     /// Relaxed: a caller that only asks *whether* a key was inserted reads
     /// nothing published with it, so it needs no ordering (a key seen late
@@ -86,7 +87,7 @@ impl<const N: usize> Table<N> {
         true
     }
 
-    /// Inserts `key -> val` unless `key` is present. `key` must be nonzero.
+    /// Inserts `key -> val` unless `key` is present (0 is, and is not stored).
     ///
     /// Callers serialize inserts (the graph lock) and keep the table at most
     /// half full, so an empty slot is always found.

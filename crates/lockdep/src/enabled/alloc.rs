@@ -43,6 +43,7 @@ fn enter(t: &ThreadState, site: Option<&'static Location<'static>>) -> Option<He
     }
     let a = Acq {
         instance: ALLOC_MAP.instance(),
+        serial: 0,
         class: ALLOC_MAP.bits(),
         mode: Mode::Write,
         subclass: 0,
@@ -53,7 +54,7 @@ fn enter(t: &ThreadState, site: Option<&'static Location<'static>>) -> Option<He
         },
         site: site.unwrap_or(Location::caller()),
     };
-    let h = validate::acquire(a);
+    let h = validate::acquire(a, &ALLOC_MAP.serial);
     h.is_tracked().then_some(h)
 }
 

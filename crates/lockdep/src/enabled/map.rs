@@ -10,7 +10,7 @@ use crate::class::LockClass;
 use crate::mode::Mode;
 use core::fmt;
 use core::panic::Location;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The validator's handle on one lock instance: a lock embeds one and calls
 /// it around every acquisition and release.
@@ -25,6 +25,12 @@ pub struct LockMap {
     /// the value is derived from the class alone, and all graph data it
     /// indexes is read under the graph lock.
     cache: AtomicU64,
+    /// This lock's identity among the locks that ever lived at its address:
+    /// a process-wide serial given at first use (0 before). Problems tied
+    /// to one lock (taking it again, a bad unlock, freeing it while held)
+    /// are reported once per class and serial, so a lock made where a
+    /// dropped one lived is a new lock, never "the one already reported".
+    pub(crate) serial: AtomicU32,
 }
 
 impl LockMap {
@@ -33,6 +39,7 @@ impl LockMap {
         LockMap {
             key: ClassKey::Class(class),
             cache: AtomicU64::new(0),
+            serial: AtomicU32::new(0),
         }
     }
 
@@ -51,6 +58,7 @@ impl LockMap {
         LockMap {
             key: ClassKey::Site(site, None),
             cache: AtomicU64::new(0),
+            serial: AtomicU32::new(0),
         }
     }
 
@@ -61,6 +69,7 @@ impl LockMap {
         LockMap {
             key: ClassKey::Site(Location::caller(), Some(name)),
             cache: AtomicU64::new(0),
+            serial: AtomicU32::new(0),
         }
     }
 
@@ -71,6 +80,7 @@ impl LockMap {
         LockMap {
             key: ClassKey::Instance,
             cache: AtomicU64::new(0),
+            serial: AtomicU32::new(0),
         }
     }
 
@@ -92,9 +102,17 @@ impl LockMap {
     fn resolve(&self) -> ClassBits {
         let bits = validate::resolve(self.key);
         if bits != ClassBits::UNRESOLVED {
+            self.serial
+                .store(validate::first_use(self.instance()), Ordering::Relaxed);
             self.cache.store(bits.to_raw(), Ordering::Relaxed);
         }
         bits
+    }
+
+    /// See the field.
+    #[inline]
+    fn serial(&self) -> u32 {
+        self.serial.load(Ordering::Relaxed)
     }
 
     /// The class if it is validated: one signed test on the fast path.
@@ -129,13 +147,14 @@ impl LockMap {
         };
         let a = Acq {
             instance: self.instance(),
+            serial: 0,
             class,
             mode,
             subclass,
             how,
             site,
         };
-        validate::acquire(a)
+        validate::acquire(a, &self.serial)
     }
 
     /// Records a blocking acquisition in `mode`, *before* the lock blocks:
@@ -214,7 +233,8 @@ impl LockMap {
     #[inline]
     fn release_at(&self, held: Held, site: &'static Location<'static>) {
         let instance = self.instance();
-        with_thread(|t| validate::release(t, instance, held.instance, held.class(), site));
+        let (serial, class) = (&self.serial, held.class());
+        with_thread(|t| validate::release(t, instance, serial, held.instance, class, site));
     }
 
     /// Releases this thread's most recent acquisition of this lock, for raw
@@ -229,7 +249,8 @@ impl LockMap {
             return;
         };
         let (instance, site) = (self.instance(), Location::caller());
-        with_thread(|t| validate::release(t, instance, instance, bits.class(), site));
+        let serial = &self.serial;
+        with_thread(|t| validate::release(t, instance, serial, instance, bits.class(), site));
     }
 
     /// Acquires and at once releases: a wait on whatever holders of this
@@ -263,6 +284,7 @@ impl LockMap {
     pub fn downgrade(&self, held: &mut Held) {
         validate::change_mode(
             self.instance(),
+            self.serial(),
             held,
             Mode::Read,
             "downgrading",
@@ -275,7 +297,7 @@ impl LockMap {
     /// lock taken after it gains an edge into it.
     #[track_caller]
     pub fn upgrade(&self, held: &mut Held) {
-        validate::upgrade(self.instance(), held, Location::caller());
+        validate::upgrade(self.instance(), self.serial(), held, Location::caller());
     }
 
     /// Records an upgrade that did not wait (an immediate `try_upgrade` that
@@ -285,6 +307,7 @@ impl LockMap {
     pub fn try_upgraded(&self, held: &mut Held) {
         validate::change_mode(
             self.instance(),
+            self.serial(),
             held,
             Mode::Write,
             "upgrading",
@@ -356,6 +379,22 @@ impl LockMap {
     /// The name of this lock's class (resolving it if needed).
     pub fn class_name(&self) -> String {
         validate::label(self.bits().class())
+    }
+}
+
+/// A lock freed while the current thread holds it is reported
+/// ([`ReportKind::HeldLockFreed`](crate::ReportKind::HeldLockFreed)) and its
+/// held entries are removed. A lock freed on another thread than its holder
+/// is not detected there (that thread's held stack is its own); the
+/// holder's stale entry is dropped, without a report, when a lock taken
+/// later on the holder's thread is seen to reuse the address.
+impl Drop for LockMap {
+    fn drop(&mut self) {
+        let cache = *self.cache.get_mut();
+        if cache != 0 {
+            let serial = *self.serial.get_mut();
+            validate::lock_freed(self.instance(), serial, ClassBits::from_raw(cache));
+        }
     }
 }
 

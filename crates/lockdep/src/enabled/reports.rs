@@ -139,6 +139,15 @@ fn describe(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
             );
             (LocksHeldAtExit, detail, names, None)
         }
+        Finding::HeldLockFreed(e) => {
+            let name = g.label(e.id.class(), e.id.subclass());
+            let detail = format!(
+                "\"{name}\" ({}), taken at {}, was freed while this thread holds it (its guard was forgotten, or the lock was moved or dropped under it); its held entry is removed",
+                e.id.mode(),
+                e.site
+            );
+            (HeldLockFreed, detail, vec![name], None)
+        }
         Finding::Assertion {
             what,
             classes,

@@ -38,6 +38,8 @@ pub(crate) enum Finding {
     AllocForbidden(Site, Option<Entry>),
     /// A thread exiting with locks held.
     HeldAtExit,
+    /// A lock freed while this thread holds it, as `Entry`.
+    HeldLockFreed(Entry),
     /// A failed lock assertion.
     Assertion {
         what: String,
@@ -79,7 +81,12 @@ pub(crate) fn same_lock(g: &mut Graph, t: &ThreadState, a: &Acq, out: &mut Vec<F
         if instance == a.instance
             && !(a.mode.is_recursive() && e.id.mode().is_shared())
             && !e.id.has(E_NEST)
-            && g.first_report((ReportKind::RecursiveLocking, a.instance, a.site))
+            && g.first_report((
+                ReportKind::RecursiveLocking,
+                a.class.class(),
+                a.serial,
+                a.site,
+            ))
         {
             out.push(Finding::Acquire(*a, Broken::SameLock(e)));
         }
@@ -90,8 +97,14 @@ pub(crate) fn same_lock(g: &mut Graph, t: &ThreadState, a: &Acq, out: &mut Vec<F
 /// entry: the upgrade waits for its own read.
 pub(crate) fn upgrade_twice(g: &mut Graph, t: &ThreadState, i: usize, a: &Acq) -> Option<Finding> {
     let twice = (0..t.depth()).any(|j| j != i && t.instance(j) == a.instance);
-    (twice && g.first_report((ReportKind::RecursiveLocking, a.instance, a.site)))
-        .then_some(Finding::Acquire(*a, Broken::UpgradeTwice))
+    (twice
+        && g.first_report((
+            ReportKind::RecursiveLocking,
+            a.class.class(),
+            a.serial,
+            a.site,
+        )))
+    .then_some(Finding::Acquire(*a, Broken::UpgradeTwice))
 }
 
 /// A nest-lock acquisition must find its nest lock (`outer`) held.

@@ -339,6 +339,23 @@ impl ThreadState {
             })
     }
 
+    /// The innermost entry recording `instance` itself (not a merged one).
+    pub fn find_exact(&self, instance: usize) -> Option<usize> {
+        (0..self.depth.get())
+            .rev()
+            .find(|&i| self.instances[i].get() == instance)
+    }
+
+    /// Removes the entries recording `instance` with a class other than
+    /// `class`: they stand for a lock freed (unseen) while held.
+    pub fn drop_stale(&self, instance: usize, class: u32) {
+        while let Some(i) = (0..self.depth.get()).rev().find(|&i| {
+            self.instances[i].get() == instance && self.held[i].id.get().class() != class
+        }) {
+            self.release_index(i, instance);
+        }
+    }
+
     /// Releases `instance` held at entry `i`: one merged lock out of a nest
     /// entry, or the entry itself.
     pub fn release_index(&self, i: usize, instance: usize) {

@@ -23,6 +23,7 @@ use crate::limits::MAX_DEPTH;
 use crate::mode::Mode;
 use crate::report::{HeldLock, Report, ReportKind, Site};
 use core::panic::Location;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// [`graph::with`], rewriting the graph dump if `f` added edges.
 fn with_graph<R>(f: impl FnOnce(&mut Graph) -> R) -> R {
@@ -105,22 +106,34 @@ pub(crate) fn label(class: u32) -> String {
 /// over the fast path alone, so it inlines into the lock's call site, and a
 /// miss is one out-of-line call with three words (the id says the rest).
 #[inline(always)]
-pub(crate) fn acquire(a: Acq) -> Held {
+///
+/// `serial` is the lock's identity (`LockMap::serial`), read only by the
+/// slow paths; `a.serial` is ignored.
+pub(crate) fn acquire(a: Acq, serial: &AtomicU32) -> Held {
     if !a.how.cacheable() {
-        return acquire_slow(a);
+        return acquire_slow(Acq {
+            serial: serial.load(Ordering::Relaxed),
+            ..a
+        });
     }
     let id = a.id();
     match with_thread(|t| t.try_fast(a.instance, id, a.site)) {
         Some(held) => held,
-        None => acquire_missed(a.instance, id, a.site),
+        None => acquire_missed(a.instance, serial, id, a.site),
     }
 }
 
 /// A cacheable acquisition the fast path did not settle.
 #[cold]
 #[inline(never)]
-fn acquire_missed(instance: usize, id: EntryId, site: &'static Location<'static>) -> Held {
-    acquire_slow(Acq::from_id(instance, id, site))
+fn acquire_missed(
+    instance: usize,
+    serial: &AtomicU32,
+    id: EntryId,
+    site: &'static Location<'static>,
+) -> Held {
+    let serial = serial.load(Ordering::Relaxed);
+    acquire_slow(Acq::from_id(instance, serial, id, site))
 }
 
 #[cold]
@@ -131,20 +144,22 @@ fn acquire_slow(a: Acq) -> Held {
 
 /// Everything about an acquisition the fast path did not settle.
 fn acquire_checked(t: &ThreadState, a: Acq) -> Held {
-    let depth = t.depth();
-    let key = t.key_with(&a);
     if t.in_graph.get() {
         // A lock of the allocator that serves the validator's own allocation:
         // the allocator's business, tracked (its release must match) but not
         // validated; its order is learned from the program's allocations.
-        return if depth < MAX_DEPTH {
-            push(t, &a, key)
+        return if t.depth() < MAX_DEPTH {
+            push(t, &a, t.key_with(&a))
         } else {
             Held::UNTRACKED
         };
     }
     let _busy = Busy::enter(t);
     let _nu = NoUnwind::enter(t, a.how == How::Alloc);
+    // An entry at this address of another class is a lock freed on another
+    // thread while this one held it; the address now holds a new lock.
+    t.drop_stale(a.instance, a.class.class());
+    let (depth, key) = (t.depth(), t.key_with(&a));
     if depth >= MAX_DEPTH {
         // A lock merged into the top nest-lock entry takes no new entry.
         if !t.merges_into_top(&a) {
@@ -251,12 +266,13 @@ pub(crate) fn replay_deferred() {
 pub(crate) fn release(
     t: &ThreadState,
     instance: usize,
+    serial: &AtomicU32,
     token: usize,
     class: u32,
     site: &'static Location<'static>,
 ) {
     if !t.try_release_top(instance, class) {
-        release_slow(t, instance, token, class, site);
+        release_slow(t, instance, serial, token, class, site);
     }
 }
 
@@ -266,6 +282,7 @@ pub(crate) fn release(
 fn release_slow(
     t: &ThreadState,
     instance: usize,
+    serial: &AtomicU32,
     token: usize,
     class: u32,
     site: &'static Location<'static>,
@@ -273,22 +290,23 @@ fn release_slow(
     if class == 0 {
         return; // an untracked acquisition
     }
+    let lock = (class, serial.load(Ordering::Relaxed));
     if token != instance {
-        bad_unlock(t, class, "releasing", true, site);
+        bad_unlock(t, lock, "releasing", true, site);
     }
     match t.find(instance, class) {
         Some(i) => t.release_index(i, instance),
-        None => bad_unlock(t, class, "releasing", false, site),
+        None => bad_unlock(t, lock, "releasing", false, site),
     }
 }
 
 /// Reports an operation (`what`: "releasing", "downgrading", ..) on a lock
-/// this thread does not hold, or with the token of another lock
-/// (`mismatched`): once per class and site.
+/// (`(class, serial)`) this thread does not hold, or with the token of
+/// another lock (`mismatched`): once per lock and site.
 #[cold]
 fn bad_unlock(
     t: &ThreadState,
-    class: u32,
+    (class, serial): (u32, u32),
     what: &'static str,
     mismatched: bool,
     site: &'static Location<'static>,
@@ -302,11 +320,45 @@ fn bad_unlock(
         mismatched,
         site,
     };
-    raise(
-        t,
-        |g| g.first_report((ReportKind::BadUnlock, class, site)),
-        f,
-    );
+    let key = (ReportKind::BadUnlock, class, serial, mismatched, site);
+    raise(t, |g| g.first_report(key), f);
+}
+
+// ---------------------------------------------------------------- lifetimes
+
+/// The serial of a lock at `instance` used for the first time (see
+/// `LockMap::serial`). Any entry of this thread at that address is stale: a
+/// lock never used before cannot be held, so the lock that was held there
+/// was freed on another thread while this one held it. It is dropped
+/// without a report (the free went unseen; nothing more is known here).
+#[cold]
+pub(crate) fn first_use(instance: usize) -> u32 {
+    static SERIAL: AtomicU32 = AtomicU32::new(1);
+    with_thread(|t| {
+        while let Some(i) = t.find_exact(instance) {
+            t.release_index(i, instance);
+        }
+    });
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The lock at `instance` (`serial`, `class`) is being freed: reported if
+/// this thread holds it, once per lock, and its entries are removed.
+#[cold]
+pub(crate) fn lock_freed(instance: usize, serial: u32, class: ClassBits) {
+    with_thread(|t| {
+        let Some(i) = t.find_exact(instance) else {
+            return;
+        };
+        if config::validating() && !t.in_graph.get() {
+            let e = t.entry(i);
+            let key = (ReportKind::HeldLockFreed, class.class(), serial);
+            raise(t, |g| g.first_report(key), Finding::HeldLockFreed(e));
+        }
+        while let Some(i) = t.find_exact(instance) {
+            t.release_index(i, instance);
+        }
+    });
 }
 
 // ---------------------------------------------------------------- modes
@@ -316,6 +368,7 @@ fn bad_unlock(
 /// not held. Adds no dependency.
 pub(crate) fn change_mode(
     instance: usize,
+    serial: u32,
     held: &mut Held,
     mode: Mode,
     what: &'static str,
@@ -327,11 +380,11 @@ pub(crate) fn change_mode(
     }
     with_thread(|t| {
         if held.instance != instance {
-            bad_unlock(t, class, what, true, site);
+            bad_unlock(t, (class, serial), what, true, site);
         }
         match t.find(instance, class) {
             Some(i) => t.set_mode(i, mode, None),
-            None => bad_unlock(t, class, what, false, site),
+            None => bad_unlock(t, (class, serial), what, false, site),
         }
     });
     *held = Held::new(instance, held.id.with_mode(mode));
@@ -340,16 +393,21 @@ pub(crate) fn change_mode(
 /// Upgrades `instance`'s held (upgradable) read `held` to `Write`: a new
 /// exclusive acquisition of the same lock, which waits for other readers,
 /// so every lock taken after it gains an edge into it.
-pub(crate) fn upgrade(instance: usize, held: &mut Held, site: &'static Location<'static>) {
+pub(crate) fn upgrade(
+    instance: usize,
+    serial: u32,
+    held: &mut Held,
+    site: &'static Location<'static>,
+) {
     let class = held.class();
     if class == 0 {
         return;
     }
     with_thread(|t| {
         if held.instance != instance {
-            bad_unlock(t, class, "upgrading", true, site);
+            bad_unlock(t, (class, serial), "upgrading", true, site);
         }
-        upgrade_entry(t, instance, class, site);
+        upgrade_entry(t, instance, serial, class, site);
     });
     *held = Held::new(instance, held.id.with_mode(Mode::Write));
 }
@@ -358,10 +416,16 @@ pub(crate) fn upgrade(instance: usize, held: &mut Held, site: &'static Location<
 /// upgrade, salted so it never stands for an ordinary acquisition's chain.
 const UPGRADE_SALT: u64 = 0x5bd1_e995_0000_0001;
 
-fn upgrade_entry(t: &ThreadState, instance: usize, class: u32, site: &'static Location<'static>) {
+fn upgrade_entry(
+    t: &ThreadState,
+    instance: usize,
+    serial: u32,
+    class: u32,
+    site: &'static Location<'static>,
+) {
     let _busy = Busy::enter(t);
     let Some(i) = t.find(instance, class) else {
-        return bad_unlock(t, class, "upgrading", false, site);
+        return bad_unlock(t, (class, serial), "upgrading", false, site);
     };
     let e = t.entry(i);
     if e.id.mode() == Mode::Write {
@@ -370,6 +434,7 @@ fn upgrade_entry(t: &ThreadState, instance: usize, class: u32, site: &'static Lo
     }
     let a = Acq {
         instance,
+        serial,
         class: e.id.class_bits(),
         mode: Mode::Write,
         subclass: e.id.subclass(),
@@ -414,14 +479,16 @@ pub(crate) fn might_lock(class: &'static LockClass, mode: Mode, site: &'static L
     }
     let a = Acq {
         instance: PSEUDO_INSTANCE,
+        serial: 0,
         class: bits,
         mode,
         subclass: 0,
         how: How::Blocking,
         site,
     };
-    let h = acquire(a);
-    with_thread(|t| release(t, h.instance, h.instance, h.class(), site));
+    static NO_LOCK: AtomicU32 = AtomicU32::new(0);
+    let h = acquire(a, &NO_LOCK);
+    with_thread(|t| release(t, h.instance, &NO_LOCK, h.instance, h.class(), site));
 }
 
 /// A `might_sleep()` point: reported in an atomic context.
