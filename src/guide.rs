@@ -22,6 +22,9 @@
 //!    graph export and merge, suppressions, bounds.
 //! 9. [`limits`]: what is not tracked, known false positives and negatives,
 //!    and what validation costs.
+//!
+//! Each chapter's title carries its number; the module list below is in
+//! rustdoc's alphabetical order, not reading order.
 
 pub mod quick_start {
     #![doc = include_str!("../docs/guide/01-quick-start.md")]
