@@ -348,16 +348,16 @@ fn cargo_build(dir: &Path, args: &[&str], target_dir: &Path) -> BTreeMap<String,
         .args(args)
         .arg("--message-format=json-render-diagnostics")
         .arg("--target-dir")
-        .arg(target_dir)
-        .stderr(Stdio::inherit());
+        .arg(target_dir);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
     let out = cmd.output().expect("running cargo");
     assert!(
         out.status.success(),
-        "cargo build {args:?} in {} failed",
-        dir.display()
+        "cargo build {args:?} in {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
     );
     let mut exes = BTreeMap::new();
     for msg in String::from_utf8_lossy(&out.stdout).lines() {
