@@ -19,9 +19,13 @@
 //! 7. [`annotations`]: `might_lock`, pseudo-locks for waits, no-alloc
 //!    scopes, atomic sections, `CheckedAlloc`.
 //! 8. [`in_ci`]: checks on in CI and off in release, environment variables,
-//!    graph export and merge, suppressions, bounds.
+//!    graph export and merge, suppressions, bounds, and a clippy check for
+//!    guards held across `.await`.
 //! 9. [`limits`]: what is not tracked, known false positives and negatives,
 //!    and what validation costs.
+//!
+//! Each chapter's title carries its number; the module list below is in
+//! rustdoc's alphabetical order, not reading order.
 
 pub mod quick_start {
     #![doc = include_str!("../docs/guide/01-quick-start.md")]
