@@ -27,6 +27,17 @@ pub struct LockMap;
 #[derive(Debug)]
 pub struct Held;
 
+/// How a lock is held (never known in this build: `held_as` is `None`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct HeldAs;
+
+impl HeldAs {
+    /// The mode the lock is held in (unknown without validation: `Write`).
+    pub fn mode(&self) -> Mode {
+        Mode::Write
+    }
+}
+
 impl Held {
     /// A token for an acquisition the validator did not track.
     pub const UNTRACKED: Held = Held;
@@ -111,6 +122,14 @@ impl LockMap {
     #[inline(always)]
     pub fn held_subclass(&self) -> Option<u8> {
         None
+    }
+    #[inline(always)]
+    pub fn held_as(&self) -> Option<HeldAs> {
+        None
+    }
+    #[inline(always)]
+    pub fn reacquire(&self, _how: HeldAs) -> Held {
+        Held
     }
     #[inline(always)]
     pub fn assert_held(&self) {}

@@ -3,8 +3,6 @@
 use core::fmt;
 use std::time::{Duration, Instant};
 
-use kernsync_lockdep::Mode;
-
 use crate::checked::CheckedRawMutex;
 use crate::mutex::MutexGuard;
 use crate::RawCondvar;
@@ -85,13 +83,17 @@ impl Condvar {
     #[track_caller]
     fn around<T: ?Sized, R>(&self, guard: &mut MutexGuard<'_, T>, wait: impl FnOnce() -> R) -> R {
         let map = checked(guard).map();
-        // A mutex taken with `lock_nested` is re-taken in its subclass.
-        let subclass = map.held_subclass().unwrap_or(0);
-        map.release_unpaired();
         kernsync_lockdep::might_sleep();
-        // Validated before the wait: re-taking the mutex is what may block.
-        // The token equals the one the guard keeps, which releases it.
-        let _again = map.acquire_nested(Mode::Write, subclass);
+        // Not tracked (validation was off when it was taken): nothing to redo.
+        let Some(held_as) = map.held_as() else {
+            return wait();
+        };
+        map.release_unpaired();
+        // Validated before the wait: re-taking the mutex is what may block,
+        // and it is re-taken as it was held (subclass, nest lock, stated
+        // order), however the wait ends. The token equals the one the guard
+        // keeps, which releases it.
+        let _again = map.reacquire(held_as);
         wait()
     }
 

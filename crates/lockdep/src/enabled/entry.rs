@@ -312,6 +312,40 @@ impl Acq {
     }
 }
 
+/// How a lock is held: its mode, subclass and nesting annotation (nest
+/// lock, stated order), so a wait that releases it (a condition variable's)
+/// can take it again exactly as it was taken. From [`LockMap::held_as`](crate::LockMap::held_as).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct HeldAs {
+    pub(crate) mode: Mode,
+    pub(crate) subclass: u8,
+    pub(crate) how: How,
+}
+
+impl HeldAs {
+    /// How `e` was taken (a trylock's entry is re-taken blocking: a wait's
+    /// re-acquisition can wait).
+    pub(crate) fn of(e: &Entry) -> HeldAs {
+        let how = if e.id.has(E_NEST) {
+            How::Nest(e.order as usize)
+        } else if e.id.has(E_ORDERED) {
+            How::Ordered(e.order)
+        } else {
+            How::Blocking
+        };
+        HeldAs {
+            mode: e.id.mode(),
+            subclass: e.id.subclass(),
+            how,
+        }
+    }
+
+    /// The mode the lock is held in.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+}
+
 /// One held lock, decoded.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Entry {

@@ -3,7 +3,7 @@
 
 use super::classes::ClassKey;
 use super::config;
-use super::entry::{Acq, ClassBits, Held, How};
+use super::entry::{Acq, ClassBits, Held, HeldAs, How};
 use super::thread::with_thread;
 use super::validate;
 use crate::class::LockClass;
@@ -347,6 +347,31 @@ impl LockMap {
             t.find(self.instance(), bits.class())
                 .map(|i| t.entry(i).id.subclass())
         })
+    }
+
+    /// How the current thread holds this lock (its innermost acquisition):
+    /// mode, subclass and nesting annotation; `None` when it does not hold
+    /// it or the validator does not track it. A wait that releases the lock
+    /// re-takes it with [`reacquire`](LockMap::reacquire), so a lock taken
+    /// under a nest lock, in a stated order or as a subclass stays so.
+    pub fn held_as(&self) -> Option<HeldAs> {
+        if !config::validating() {
+            return None;
+        }
+        let bits = self.validated_bits()?;
+        with_thread(|t| {
+            t.find(self.instance(), bits.class())
+                .map(|i| HeldAs::of(&t.entry(i)))
+        })
+    }
+
+    /// Takes this lock again as `how` says it was held (see
+    /// [`held_as`](LockMap::held_as)): a blocking acquisition with the same
+    /// mode, subclass and annotation.
+    #[inline]
+    #[track_caller]
+    pub fn reacquire(&self, how: HeldAs) -> Held {
+        self.acq(how.mode, how.subclass, how.how, Location::caller())
     }
 
     /// Reports unless the current thread holds this lock (nothing is

@@ -49,7 +49,7 @@ pub use annotate::{
 };
 pub use config::{action, dump, set_action, set_handler, set_limits};
 pub use emit::capture;
-pub use entry::Held;
+pub use entry::{Held, HeldAs};
 pub use map::LockMap;
 pub use persist::{allow_order, graph, unused_suppressions};
 
