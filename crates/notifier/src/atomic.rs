@@ -96,16 +96,24 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
         }
     }
 
-    /// Allocates a node for `callback` at `priority` (higher first).
-    /// Takes no lock of the chain: call it before taking the locks
-    /// `register` will be called under. The same as [`Prepared::new`].
+    /// Allocates a node for `callback` at `priority` (higher first), and
+    /// readies this thread for `register` and `call` on this chain: what
+    /// they would allocate on the thread's first use (the parking lot's
+    /// thread data, the thread's slot of the calls' `Srcu`) is made here.
+    /// Otherwise [`Prepared::new`]. Waits for no lock of the chain: call it
+    /// before taking the locks `register` will be called under.
     #[track_caller]
     pub fn prepare(
         &self,
         callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
         priority: i32,
     ) -> Prepared<E> {
-        Prepared::new(callback, priority)
+        let prepared = Prepared::new(callback, priority);
+        crate::warm::thread_parking();
+        // The thread's slot of the calls' domain, which a first section
+        // allocates. A section never waits, so it orders nothing.
+        drop(self.calls.read());
+        prepared
     }
 
     /// Publishes a prepared callback, allocating nothing (inside the

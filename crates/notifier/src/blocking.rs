@@ -73,16 +73,21 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
         }
     }
 
-    /// Allocates a node for `callback` at `priority` (higher first).
-    /// Takes no lock of the chain: call it before taking the locks
-    /// `register` will be called under. The same as [`Prepared::new`].
+    /// Allocates a node for `callback` at `priority` (higher first), and
+    /// readies this thread for `register` and `call` on this chain: what
+    /// they would allocate on the thread's first use (the parking lot's
+    /// thread data, the thread's reader slot of the chain's lock) is made
+    /// here. Otherwise [`Prepared::new`]. Waits for no lock of the chain:
+    /// call it before taking the locks `register` will be called under.
     #[track_caller]
     pub fn prepare(
         &self,
         callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
         priority: i32,
     ) -> Prepared<E> {
-        Prepared::new(callback, priority)
+        let prepared = Prepared::new(callback, priority);
+        self.warm_up();
+        prepared
     }
 
     /// Links a prepared callback under the chain's write side (waiting for
@@ -167,6 +172,19 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
     #[track_caller]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// What `prepare` does so that this thread's `register` and first
+    /// `call` allocate nothing (the `warm` module says what and why).
+    fn warm_up(&self) {
+        crate::warm::thread_parking();
+        // The thread's reader slot of this chain's lock, which a first read
+        // allocates. A try: it cannot wait, so it orders nothing (no edge
+        // into the lock). Skipped inside a call, which has the slot already
+        // (and a second read would be recursive).
+        if !self.lock.is_read_held_by_current_thread() {
+            drop(self.lock.try_read());
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod atomic;
 mod blocking;
 mod node;
 mod registration;
+mod warm;
 
 pub use atomic::{ArcAtomicRegistration, AtomicNotifierChain, AtomicRegistration};
 #[cfg(not(loom))]
