@@ -96,6 +96,21 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
         }
     }
 
+    /// An empty chain whose calls' `Srcu` class is named `notifier chain
+    /// <name>` in reports (its writers' mutex is the class shared by all
+    /// atomic chains): one class per construction site and name, made (and
+    /// its name leaked) the first time, so memory grows with call sites, not
+    /// with chains. Not `const`: the name is formatted at run time (for a
+    /// `static`, use [`with_classes`](AtomicNotifierChain::with_classes)).
+    #[track_caller]
+    pub fn named(name: &str) -> AtomicNotifierChain<E> {
+        AtomicNotifierChain {
+            calls: Srcu::with_class(crate::names::class(name, "")),
+            writers: Mutex::with_class((), &WRITERS),
+            list: List::new(),
+        }
+    }
+
     /// Allocates a node for `callback` at `priority` (higher first), and
     /// readies this thread for `register` and `call` on this chain: what
     /// they would allocate on the thread's first use (the parking lot's

@@ -64,6 +64,17 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
         }
     }
 
+    /// An empty chain whose lock's class is named `notifier chain <name>`
+    /// in reports: one class per construction site and name, made (and its
+    /// name leaked) the first time, so memory grows with call sites, not
+    /// with chains. Not `const`: the name is formatted at run time (for a
+    /// `static`, use [`with_class`](NotifierChain::with_class) with a
+    /// `LockClass` named `notifier chain ...`).
+    #[track_caller]
+    pub fn named(name: &str) -> NotifierChain<E> {
+        NotifierChain::with_class(crate::names::class(name, ""))
+    }
+
     /// An empty chain whose lock is of class `class` (statics, and chains
     /// made in one place for many objects).
     pub const fn with_class(class: &'static LockClass) -> NotifierChain<E> {
