@@ -38,10 +38,7 @@ fn an_inversion_through_a_named_blocking_chain_names_it() {
         reports[0]
     );
     assert!(
-        reports[0]
-            .classes()
-            .iter()
-            .any(|c| *c == "notifier chain reboot"),
+        reports[0].classes().contains(&"notifier chain reboot"),
         "{}",
         reports[0]
     );
