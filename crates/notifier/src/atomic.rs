@@ -3,6 +3,7 @@
 
 use core::fmt;
 use core::ptr::NonNull;
+use std::sync::Arc;
 
 use kernsync_lockdep::LockClass;
 use kernsync_percpu::Srcu;
@@ -11,7 +12,8 @@ use kernsync_rwsem::Mutex;
 #[cfg(loom)]
 use loom_writers::Mutex;
 
-use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared};
+use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
+use crate::registration::{sealed, RegistrationOn};
 
 /// The class of the writers' mutex of chains made by
 /// [`AtomicNotifierChain::new`]: one for all of them, which is sound because
@@ -56,15 +58,13 @@ pub struct AtomicNotifierChain<E: ?Sized + 'static> {
     list: List<E>,
 }
 
-/// A callback registered on an [`AtomicNotifierChain`]; unregistered when
-/// dropped.
-#[must_use = "dropping a registration unregisters the callback"]
-pub struct AtomicRegistration<'a, E: ?Sized + 'static> {
-    chain: &'a AtomicNotifierChain<E>,
-    node: NonNull<Node<E>>,
-}
+/// A callback registered on an [`AtomicNotifierChain`] it borrows;
+/// unregistered when dropped (see [`RegistrationOn`]).
+pub type AtomicRegistration<'a, E> = RegistrationOn<&'a AtomicNotifierChain<E>>;
 
-chain_common!(AtomicNotifierChain, AtomicRegistration);
+/// A callback registered on an [`AtomicNotifierChain`] it keeps alive
+/// through an `Arc`; unregistered when dropped (see [`RegistrationOn`]).
+pub type ArcAtomicRegistration<E> = RegistrationOn<Arc<AtomicNotifierChain<E>>>;
 
 impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
     kernsync_primitive::const_fn! {
@@ -96,20 +96,82 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
         }
     }
 
+    /// An empty chain whose calls' `Srcu` class is named `notifier chain
+    /// <name>` in reports (its writers' mutex is the class shared by all
+    /// atomic chains): one class per construction site and name, made (and
+    /// its name leaked) the first time, so memory grows with call sites, not
+    /// with chains. Not `const`: the name is formatted at run time (for a
+    /// `static`, use [`with_classes`](AtomicNotifierChain::with_classes)).
+    #[track_caller]
+    pub fn named(name: &str) -> AtomicNotifierChain<E> {
+        AtomicNotifierChain {
+            calls: Srcu::with_class(crate::names::class(name, "")),
+            writers: Mutex::with_class((), &WRITERS),
+            list: List::new(),
+        }
+    }
+
+    /// Allocates a node for `callback` at `priority` (higher first), and
+    /// readies this thread for `register` and `call` on this chain: what
+    /// they would allocate on the thread's first use (the parking lot's
+    /// thread data, the thread's slot of the calls' `Srcu`) is made here.
+    /// Otherwise [`Prepared::new`]. Waits for no lock of the chain: call it
+    /// before taking the locks `register` will be called under.
+    #[track_caller]
+    pub fn prepare(
+        &self,
+        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
+        priority: i32,
+    ) -> Prepared<E> {
+        let prepared = Prepared::new(callback, priority);
+        crate::warm::thread_parking();
+        // The thread's slot of the calls' domain, which a first section
+        // allocates. A section never waits, so it orders nothing.
+        drop(self.calls.read());
+        prepared
+    }
+
     /// Publishes a prepared callback, allocating nothing (inside the
     /// validator's `no_alloc`). Calls in flight see the chain before or
     /// after it. Takes the writers' mutex, so not from an atomic section.
+    /// The registration borrows the chain; on an `Arc`,
+    /// [`register_arc`](AtomicNotifierChain::register_arc) gives one that
+    /// keeps it alive instead.
     #[track_caller]
     pub fn register(&self, prepared: Prepared<E>) -> AtomicRegistration<'_, E> {
-        let node = Box::into_raw(prepared.node);
-        {
-            let _w = self.writers.lock();
-            // SAFETY: a fresh node from `Box::into_raw`, in no list; the
-            // writers' mutex makes us the only writer.
-            unsafe { self.list.link(node) };
-        }
-        // SAFETY: from `Box::into_raw`.
-        unsafe { AtomicRegistration::linked(self, node) }
+        RegistrationOn::link(self, prepared)
+    }
+
+    /// [`register`](AtomicNotifierChain::register), with a registration that
+    /// holds a clone of the `Arc` (parking_lot's `lock_arc`): it may be
+    /// stored in an object or taken by its own callback, and the chain lives
+    /// as long as it does. The same guarantees as the borrowed form.
+    #[track_caller]
+    pub fn register_arc(self: &Arc<Self>, prepared: Prepared<E>) -> ArcAtomicRegistration<E> {
+        RegistrationOn::link(Arc::clone(self), prepared)
+    }
+
+    /// [`prepare`](AtomicNotifierChain::prepare) and
+    /// [`register`](AtomicNotifierChain::register) at once, for callers that
+    /// hold no lock `register` could conflict with.
+    #[track_caller]
+    pub fn subscribe(
+        &self,
+        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
+        priority: i32,
+    ) -> AtomicRegistration<'_, E> {
+        self.register(Prepared::new(callback, priority))
+    }
+
+    /// [`subscribe`](AtomicNotifierChain::subscribe) with an owning
+    /// registration (see [`register_arc`](AtomicNotifierChain::register_arc)).
+    #[track_caller]
+    pub fn subscribe_arc(
+        self: &Arc<Self>,
+        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
+        priority: i32,
+    ) -> ArcAtomicRegistration<E> {
+        self.register_arc(Prepared::new(callback, priority))
     }
 
     /// Calls the callbacks in priority order until one stops or fails,
@@ -142,6 +204,21 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+impl<E: ?Sized + 'static> sealed::Chain for AtomicNotifierChain<E> {
+    type Event = E;
+
+    #[track_caller]
+    fn link_node(&self, node: Box<Node<E>>) -> NonNull<Node<E>> {
+        let _w = self.writers.lock();
+        // Ours until linked; the list owns it from here.
+        let node = NonNull::from(Box::leak(node));
+        // SAFETY: a fresh node, leaked from its `Box`, in no list; the
+        // writers' mutex makes us the only writer.
+        unsafe { self.list.link(node.as_ptr()) };
+        node
+    }
 
     fn unregister_node(&self, node: *mut Node<E>) {
         if self.calls.in_read_section() {
@@ -162,6 +239,13 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
             free_node(node);
             free_chain(dead);
         }
+    }
+}
+
+impl<E: ?Sized + 'static> Default for AtomicNotifierChain<E> {
+    #[track_caller]
+    fn default() -> AtomicNotifierChain<E> {
+        AtomicNotifierChain::new()
     }
 }
 

@@ -2,11 +2,13 @@
 
 use core::fmt;
 use core::ptr::NonNull;
+use std::sync::Arc;
 
 use kernsync_lockdep::LockClass;
 use kernsync_percpu::PercpuRwSem;
 
-use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared};
+use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
+use crate::registration::{sealed, RegistrationOn};
 
 /// A chain of callbacks that may block (Linux's blocking notifier chain),
 /// called in priority order under the read side of a
@@ -44,14 +46,13 @@ pub struct NotifierChain<E: ?Sized + 'static> {
     list: List<E>,
 }
 
-/// A callback registered on a [`NotifierChain`]; unregistered when dropped.
-#[must_use = "dropping a Registration unregisters the callback"]
-pub struct Registration<'a, E: ?Sized + 'static> {
-    chain: &'a NotifierChain<E>,
-    node: NonNull<Node<E>>,
-}
+/// A callback registered on a [`NotifierChain`] it borrows; unregistered
+/// when dropped (see [`RegistrationOn`]).
+pub type Registration<'a, E> = RegistrationOn<&'a NotifierChain<E>>;
 
-chain_common!(NotifierChain, Registration);
+/// A callback registered on a [`NotifierChain`] it keeps alive through an
+/// `Arc`; unregistered when dropped (see [`RegistrationOn`]).
+pub type ArcRegistration<E> = RegistrationOn<Arc<NotifierChain<E>>>;
 
 impl<E: ?Sized + 'static> NotifierChain<E> {
     /// An empty chain whose lock's class is the caller's line.
@@ -63,6 +64,17 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
         }
     }
 
+    /// An empty chain whose lock's class is named `notifier chain <name>`
+    /// in reports: one class per construction site and name, made (and its
+    /// name leaked) the first time, so memory grows with call sites, not
+    /// with chains. Not `const`: the name is formatted at run time (for a
+    /// `static`, use [`with_class`](NotifierChain::with_class) with a
+    /// `LockClass` named `notifier chain ...`).
+    #[track_caller]
+    pub fn named(name: &str) -> NotifierChain<E> {
+        NotifierChain::with_class(crate::names::class(name, ""))
+    }
+
     /// An empty chain whose lock is of class `class` (statics, and chains
     /// made in one place for many objects).
     pub const fn with_class(class: &'static LockClass) -> NotifierChain<E> {
@@ -72,34 +84,70 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
         }
     }
 
+    /// Allocates a node for `callback` at `priority` (higher first), and
+    /// readies this thread for `register` and `call` on this chain: what
+    /// they would allocate on the thread's first use (the parking lot's
+    /// thread data, the thread's reader slot of the chain's lock) is made
+    /// here. Otherwise [`Prepared::new`]. Waits for no lock of the chain:
+    /// call it before taking the locks `register` will be called under.
+    #[track_caller]
+    pub fn prepare(
+        &self,
+        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
+        priority: i32,
+    ) -> Prepared<E> {
+        let prepared = Prepared::new(callback, priority);
+        self.warm_up();
+        prepared
+    }
+
     /// Links a prepared callback under the chain's write side (waiting for
     /// the calls in flight), allocating nothing: the linking runs inside the
-    /// validator's `no_alloc`.
+    /// validator's `no_alloc`. The registration borrows the chain; on an
+    /// `Arc`, [`register_arc`](NotifierChain::register_arc) gives one that
+    /// keeps it alive instead.
     ///
     /// # Panics
     /// From inside a call of this chain (the write side would wait for that
     /// call, which is this thread).
     #[track_caller]
     pub fn register(&self, prepared: Prepared<E>) -> Registration<'_, E> {
-        assert!(
-            !self.lock.is_read_held_by_current_thread(),
-            "kernsync-notifier: register() from inside a call of the same NotifierChain would \
-             deadlock (the call holds the chain's read side): prepare() here, register() after \
-             the call returns"
-        );
-        let node = Box::into_raw(prepared.node);
-        let dead = {
-            let _w = self.lock.write();
-            let dead = self.list.unlink_dead();
-            // SAFETY: a fresh node from `Box::into_raw`, in no list; the
-            // write side makes us the only writer.
-            unsafe { self.list.link(node) };
-            dead
-        };
-        // SAFETY: unlinked under the write side, which excluded every call.
-        unsafe { free_chain(dead) };
-        // SAFETY: from `Box::into_raw`.
-        unsafe { Registration::linked(self, node) }
+        RegistrationOn::link(self, prepared)
+    }
+
+    /// [`register`](NotifierChain::register), with a registration that holds
+    /// a clone of the `Arc` (parking_lot's `lock_arc`): it may be stored in
+    /// an object or taken by its own callback, and the chain lives as long
+    /// as it does. The same guarantees as the borrowed form.
+    ///
+    /// # Panics
+    /// From inside a call of this chain, as `register`.
+    #[track_caller]
+    pub fn register_arc(self: &Arc<Self>, prepared: Prepared<E>) -> ArcRegistration<E> {
+        RegistrationOn::link(Arc::clone(self), prepared)
+    }
+
+    /// [`prepare`](NotifierChain::prepare) and
+    /// [`register`](NotifierChain::register) at once, for callers that hold
+    /// no lock `register` could conflict with.
+    #[track_caller]
+    pub fn subscribe(
+        &self,
+        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
+        priority: i32,
+    ) -> Registration<'_, E> {
+        self.register(Prepared::new(callback, priority))
+    }
+
+    /// [`subscribe`](NotifierChain::subscribe) with an owning registration
+    /// (see [`register_arc`](NotifierChain::register_arc)).
+    #[track_caller]
+    pub fn subscribe_arc(
+        self: &Arc<Self>,
+        callback: impl Fn(&E) -> Verdict + Send + Sync + 'static,
+        priority: i32,
+    ) -> ArcRegistration<E> {
+        self.register_arc(Prepared::new(callback, priority))
     }
 
     /// Calls the callbacks in priority order until one stops or fails.
@@ -137,6 +185,46 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
         self.len() == 0
     }
 
+    /// What `prepare` does so that this thread's `register` and first
+    /// `call` allocate nothing (the `warm` module says what and why).
+    fn warm_up(&self) {
+        crate::warm::thread_parking();
+        // The thread's reader slot of this chain's lock, which a first read
+        // allocates. A try: it cannot wait, so it orders nothing (no edge
+        // into the lock). Skipped inside a call, which has the slot already
+        // (and a second read would be recursive).
+        if !self.lock.is_read_held_by_current_thread() {
+            drop(self.lock.try_read());
+        }
+    }
+}
+
+impl<E: ?Sized + 'static> sealed::Chain for NotifierChain<E> {
+    type Event = E;
+
+    #[track_caller]
+    fn link_node(&self, node: Box<Node<E>>) -> NonNull<Node<E>> {
+        assert!(
+            !self.lock.is_read_held_by_current_thread(),
+            "kernsync-notifier: register() from inside a call of the same NotifierChain would \
+             deadlock (the call holds the chain's read side): prepare() here, register() after \
+             the call returns"
+        );
+        let (node, dead) = {
+            let _w = self.lock.write();
+            let dead = self.list.unlink_dead();
+            // Ours until linked; the list owns it from here.
+            let node = NonNull::from(Box::leak(node));
+            // SAFETY: a fresh node, leaked from its `Box`, in no list; the
+            // write side makes us the only writer.
+            unsafe { self.list.link(node.as_ptr()) };
+            (node, dead)
+        };
+        // SAFETY: unlinked under the write side, which excluded every call.
+        unsafe { free_chain(dead) };
+        node
+    }
+
     fn unregister_node(&self, node: *mut Node<E>) {
         if self.lock.is_read_held_by_current_thread() {
             // Inside a call of this chain: cannot wait for it.
@@ -157,10 +245,18 @@ impl<E: ?Sized + 'static> NotifierChain<E> {
     }
 }
 
+impl<E: ?Sized + 'static> Default for NotifierChain<E> {
+    #[track_caller]
+    fn default() -> NotifierChain<E> {
+        NotifierChain::new()
+    }
+}
+
 impl<E: ?Sized + 'static> Drop for NotifierChain<E> {
     fn drop(&mut self) {
-        // Registrations borrow the chain, so only forgotten ones (and dead
-        // nodes) are left: their nodes are freed here.
+        // Registrations borrow the chain or own an `Arc` of it, so only
+        // forgotten ones (and dead nodes) are left: their nodes are freed
+        // here.
         self.list.free_all();
     }
 }

@@ -1,17 +1,18 @@
 #![doc = include_str!("../README.md")]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-#[macro_use]
-mod macros;
-
 mod atomic;
 // Built on `PercpuRwSem`, which is not built under loom; the loom models
 // cover the atomic chain (the RCU-style one) alone.
 #[cfg(not(loom))]
 mod blocking;
+mod names;
 mod node;
+mod registration;
+mod warm;
 
-pub use atomic::{AtomicNotifierChain, AtomicRegistration};
+pub use atomic::{ArcAtomicRegistration, AtomicNotifierChain, AtomicRegistration};
 #[cfg(not(loom))]
-pub use blocking::{NotifierChain, Registration};
+pub use blocking::{ArcRegistration, NotifierChain, Registration};
 pub use node::{Ended, Outcome, Prepared, Verdict};
+pub use registration::{ChainHandle, RegistrationOn};

@@ -59,7 +59,10 @@ impl Outcome {
 pub(crate) type Callback<E> = dyn Fn(&E) -> Verdict + Send + Sync;
 
 /// One registered callback.
-pub(crate) struct Node<E: ?Sized + 'static> {
+///
+/// (Public only so the sealed `Chain` trait can name it; unnameable outside
+/// the crate.)
+pub struct Node<E: ?Sized + 'static> {
     /// The next node (lower or equal priority); set before publication.
     next: AtomicPtr<Node<E>>,
     priority: i32,
@@ -234,8 +237,8 @@ impl<E: ?Sized + 'static> List<E> {
     /// nothing.
     ///
     /// # Safety
-    /// `node` is a node from `Box::into_raw`, in no list; the list owns it
-    /// from now on.
+    /// `node` is a node leaked from its `Box` (`Box::into_raw`, `Box::leak`),
+    /// in no list; the list owns it from now on.
     pub(crate) unsafe fn insert(&self, node: *mut Node<E>) {
         // SAFETY: ours until published below.
         let priority = unsafe { (*node).priority };

@@ -1,8 +1,12 @@
 //! `register` allocates nothing (counted by a global allocator, on the
 //! registering thread), on both kinds of chain; `prepare` is where the
-//! allocation happens. Measured after one warm-up registration, which lets
-//! the validator record the dependency and parking_lot_core make its thread
-//! data (neither is the chain's linking).
+//! allocation happens. From a thread's first use: `prepare` readies the
+//! thread (the parking lot's data, the thread's reader slot of the chain),
+//! so its `register` and its first `call` allocate nothing with checks
+//! compiled out (CI runs this file in its release step). With checks on, the
+//! validator's own bookkeeping (a class or dependency seen for the first
+//! time) may allocate there; the other tests measure after a warm-up
+//! registration, which lets the validator record the dependency.
 #![cfg(not(loom))]
 
 use kernsync_notifier::{AtomicNotifierChain, NotifierChain, Prepared, Verdict};
@@ -40,6 +44,50 @@ fn allocations_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
 
 fn callback(_: &u32) -> Verdict {
     Verdict::Continue
+}
+
+/// Allocations of `prepare`, `register` and the first `call` on a fresh
+/// thread, which has never touched a chain or parked.
+macro_rules! first_use_on_a_fresh_thread {
+    ($chain:expr) => {{
+        let chain = $chain;
+        std::thread::spawn(move || {
+            let (p, prepared) = allocations_during(|| chain.prepare(callback, 0));
+            let (reg, registered) = allocations_during(|| chain.register(p));
+            let (outcome, first_call) = allocations_during(|| chain.call(&0));
+            assert_eq!(outcome.called, 1);
+            drop(reg);
+            [prepared, registered, first_call]
+        })
+        .join()
+        .unwrap()
+    }};
+}
+
+/// With checks compiled out: nothing at all. With checks on, the validator
+/// may record a class or dependency it sees the first time: not asserted.
+fn expect_none(what: &str, n: usize) {
+    if !kernsync_lockdep::is_enabled() {
+        assert_eq!(n, 0, "{what} allocated on a fresh thread");
+    }
+}
+
+#[test]
+fn a_fresh_threads_first_register_and_call_allocate_nothing_on_a_blocking_chain() {
+    let chain: &'static NotifierChain<u32> = Box::leak(Box::new(NotifierChain::new()));
+    let [prepared, registered, first_call] = first_use_on_a_fresh_thread!(chain);
+    assert!(prepared >= 1, "prepare allocates the node");
+    expect_none("register", registered);
+    expect_none("the first call", first_call);
+}
+
+#[test]
+fn a_fresh_threads_first_register_and_call_allocate_nothing_on_an_atomic_chain() {
+    let chain: &'static AtomicNotifierChain<u32> = Box::leak(Box::new(AtomicNotifierChain::new()));
+    let [prepared, registered, first_call] = first_use_on_a_fresh_thread!(chain);
+    assert!(prepared >= 1, "prepare allocates the node");
+    expect_none("register", registered);
+    expect_none("the first call", first_call);
 }
 
 #[test]
