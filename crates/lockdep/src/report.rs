@@ -162,6 +162,7 @@ pub struct Report {
     pub(crate) cycle: Vec<Dependency>,
     pub(crate) held: Vec<HeldLock>,
     pub(crate) backtrace: Option<String>,
+    pub(crate) at: Option<Site>,
 }
 
 impl Report {
@@ -206,6 +207,14 @@ impl Report {
     /// The locks the thread held, outermost first.
     pub fn held_locks(&self) -> &[HeldLock] {
         &self.held
+    }
+
+    /// Where the problem was found: the lock call (acquisition, release,
+    /// assertion, allocation) that raised it; for a lock freed while held
+    /// or a thread exiting with locks held, where the (first) lock was
+    /// taken. `None` for a bound reached or contradicting declared orders.
+    pub fn site(&self) -> Option<Site> {
+        self.at
     }
 
     /// A backtrace of where the report was raised (for a cycle: where its

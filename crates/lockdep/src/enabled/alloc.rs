@@ -16,11 +16,12 @@
 
 use super::entry::{Acq, Held, How};
 use super::map::LockMap;
+use super::rules::Finding;
 use super::thread::{with_thread, ThreadState};
 use super::{config, validate};
-use crate::class::LockClass;
+use crate::class::{LockClass, FLAG_NO_ALLOC};
 use crate::mode::Mode;
-use crate::report::Site;
+use crate::report::{Report, ReportKind, Site};
 use core::alloc::{GlobalAlloc, Layout};
 use core::panic::Location;
 use std::alloc::System;
@@ -33,14 +34,17 @@ static ALLOC_MAP: LockMap = LockMap::new(&ALLOCATION);
 /// `might_alloc` / `allocation_path` (`site` Some). Returns the pseudo-lock's
 /// token when it was taken.
 #[inline]
-fn enter(t: &ThreadState, site: Option<&'static Location<'static>>) -> Option<Held> {
-    if t.busy.get() != 0 || t.internals.get() != 0 || t.in_alloc.get() != 0 || !config::validating()
-    {
-        return None;
-    }
-    if t.in_no_alloc() {
-        validate::alloc_forbidden(t, site.map_or(Site::Allocation, Site::Code), site.is_none());
-    }
+#[track_caller]
+fn enter(site: Option<&'static Location<'static>>) -> Option<Held> {
+    let forbidden = with_thread(|t| {
+        let skip = t.busy.get() != 0 || t.internals.get() != 0 || t.in_alloc.get() != 0;
+        if skip || !config::validating() {
+            return None;
+        }
+        Some(t.in_no_alloc().then(|| forbidden(t, site)).flatten())
+    })?;
+    // Inside `CheckedAlloc` a report cannot unwind.
+    validate::deliver(forbidden, site.is_none());
     let a = Acq {
         instance: ALLOC_MAP.instance(),
         serial: 0,
@@ -58,16 +62,41 @@ fn enter(t: &ThreadState, site: Option<&'static Location<'static>>) -> Option<He
     h.is_tracked().then_some(h)
 }
 
+/// The report of an allocation at `site` (`None`: in `CheckedAlloc`) where
+/// allocating is forbidden: once per culprit (the innermost no-alloc lock
+/// held, or the `no_alloc` scope) and site.
+#[cold]
+fn forbidden(t: &ThreadState, site: Option<&'static Location<'static>>) -> Option<Report> {
+    let culprit = t
+        .entries()
+        .rev()
+        .map(|(e, _)| e)
+        .find(|e| e.id.ctx() & FLAG_NO_ALLOC as u8 != 0);
+    let addr = |l: &'static Location<'static>| l as *const Location<'static> as usize;
+    let at = site.map(addr);
+    let by = match culprit {
+        Some(e) => (e.id.class(), at),
+        None => (0, t.no_alloc_site().map(addr)),
+    };
+    let key = (ReportKind::AllocUnderNoAlloc, by, at);
+    let site = site.map_or(Site::Allocation, Site::Code);
+    validate::report_once(
+        t,
+        |g| g.first_report(key),
+        Finding::AllocForbidden(site, culprit),
+    )
+}
+
 /// `might_alloc()` at `site`.
+#[track_caller]
 pub(super) fn might_alloc_at(site: Option<&'static Location<'static>>) {
-    with_thread(|t| {
-        if let Some(h) = enter(t, site) {
-            ALLOC_MAP.release(h);
-        }
-    });
+    if let Some(h) = enter(site) {
+        ALLOC_MAP.release(h);
+    }
 }
 
 /// Runs `f` holding the allocation pseudo-lock (a reclaim hook).
+#[track_caller]
 pub(super) fn allocation_path<R>(site: &'static Location<'static>, f: impl FnOnce() -> R) -> R {
     struct Leave(Option<Held>);
     impl Drop for Leave {
@@ -78,13 +107,10 @@ pub(super) fn allocation_path<R>(site: &'static Location<'static>, f: impl FnOnc
             }
         }
     }
-    let held = with_thread(|t| {
-        let h = enter(t, Some(site));
-        if h.is_some() {
-            t.in_alloc.set(t.in_alloc.get() + 1);
-        }
-        h
-    });
+    let held = enter(Some(site));
+    if held.is_some() {
+        with_thread(|t| t.in_alloc.set(t.in_alloc.get() + 1));
+    }
     let _leave = Leave(held);
     f()
 }
@@ -121,14 +147,13 @@ impl<A> CheckedAlloc<A> {
 /// Runs one allocation of `CheckedAlloc` around `f`.
 #[inline]
 fn checked(f: impl FnOnce() -> *mut u8) -> *mut u8 {
-    let held = with_thread(|t| {
-        let h = enter(t, None);
-        if h.is_some() {
+    let held = enter(None);
+    if held.is_some() {
+        with_thread(|t| {
             t.in_alloc.set(t.in_alloc.get() + 1);
             t.in_allocator.set(t.in_allocator.get() + 1);
-        }
-        h
-    });
+        });
+    }
     let p = f();
     if let Some(h) = held {
         let replay_now = with_thread(|t| {

@@ -1,12 +1,19 @@
 //! The annotations that are not a lock's: `might_*`, scopes, assertions and
 //! the held-lock list.
 
-use super::thread::{with_thread, Scope, ScopeKind};
-use super::{alloc, config, validate};
+use super::classes::ClassKey;
+use super::entry::{Acq, How};
+use super::graph;
+use super::reports;
+use super::rules::Finding;
+use super::thread::{with_thread, Scope, ScopeKind, PSEUDO_INSTANCE};
+use super::validate::{self, deliver, report_once};
+use super::{alloc, config};
 use crate::class::LockClass;
 use crate::mode::Mode;
-use crate::report::HeldLock;
+use crate::report::{HeldLock, ReportKind};
 use core::panic::Location;
+use core::sync::atomic::AtomicU32;
 
 /// Whether locks are being validated now: compiled in, not switched off
 /// (`KERNSYNC_LOCKDEP=off`, `set_action(Action::Off)`) and no bound reached.
@@ -20,9 +27,27 @@ pub fn is_enabled() -> bool {
 /// path (`might_lock` in the kernel), so the dependency is learned on every run.
 #[track_caller]
 pub fn might_lock(class: &'static LockClass, mode: Mode) {
-    if config::validating() {
-        validate::might_lock(class, mode, Location::caller());
+    if !config::validating() {
+        return;
     }
+    let bits = validate::resolve(ClassKey::Class(class));
+    if !bits.is_validated() {
+        return;
+    }
+    let site = Location::caller();
+    let a = Acq {
+        instance: PSEUDO_INSTANCE,
+        serial: 0,
+        class: bits,
+        mode,
+        subclass: 0,
+        how: How::Blocking,
+        site,
+    };
+    // No lock stands behind it, so no lock identity either.
+    static NO_LOCK: AtomicU32 = AtomicU32::new(0);
+    let h = validate::acquire(a, &NO_LOCK);
+    validate::release(h.instance, &NO_LOCK, h.instance, h.class(), site);
 }
 
 /// A point where the current thread may sleep (block): reported inside an
@@ -31,7 +56,13 @@ pub fn might_lock(class: &'static LockClass, mode: Mode) {
 pub fn might_sleep() {
     if config::validating() {
         let site = Location::caller();
-        with_thread(|t| validate::might_sleep(t, site));
+        let raised = with_thread(|t| {
+            let key = (ReportKind::SleepInAtomic, site);
+            t.in_atomic()
+                .then(|| report_once(t, |g| g.first_report(key), Finding::MightSleep(site)))
+                .flatten()
+        });
+        deliver(raised, false);
     }
 }
 
@@ -81,11 +112,21 @@ pub fn allocation_path<R>(f: impl FnOnce() -> R) -> R {
 #[track_caller]
 pub fn assert_no_locks_held() {
     if config::validating() && with_thread(|t| t.depth() != 0) {
-        validate::assertion("locks are held".to_owned(), Vec::new(), Location::caller());
+        validate::assertion("locks are held".to_owned(), Vec::new());
     }
 }
 
 /// The locks the current thread holds, outermost first.
 pub fn held_locks() -> Vec<HeldLock> {
-    validate::held_locks()
+    with_thread(|t| {
+        graph::try_with(|g| reports::held_list(g, t)).unwrap_or_else(|| {
+            t.entries()
+                .map(|(e, _)| HeldLock {
+                    class: format!("class#{}", e.id.class()),
+                    mode: e.id.mode(),
+                    site: e.report_site(),
+                })
+                .collect()
+        })
+    })
 }

@@ -4,6 +4,7 @@ use super::config;
 use super::thread::{with_thread, Busy};
 use crate::report::{Action, Report};
 use std::cell::RefCell;
+use std::io::Write as _;
 
 thread_local! {
     /// The innermost `capture` on this thread collects here.
@@ -53,7 +54,8 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
 /// allocations, even the capture's, are not checked, so delivering cannot
 /// raise another report); may panic in `Panic` mode, or abort where a panic
 /// cannot unwind.
-pub(crate) fn emit(report: Report) {
+#[track_caller]
+pub(crate) fn emit(report: Report, no_unwind: bool) {
     let action = config::action();
     let (report, no_unwind) = with_thread(|t| {
         let _busy = Busy::enter(t);
@@ -66,22 +68,38 @@ pub(crate) fn emit(report: Report) {
         if let Some(r) = &report {
             match config::handler() {
                 Some(h) => h(r),
+                // Warn mode goes on, so nothing else would show the report:
+                // write to the process's stderr itself, which libtest does
+                // not capture (it captures `eprint!` of passing tests).
+                None if action == Action::Warn => {
+                    let _ = writeln!(std::io::stderr().lock(), "{r}");
+                }
+                // Panic mode: the test that panics shows its captured output.
                 None if action != Action::Off => eprintln!("{r}"),
                 None => {}
             }
         }
-        (report, t.no_unwind.get() != 0)
+        (report, no_unwind || t.no_unwind.get() != 0)
     });
     let Some(report) = report else {
         return; // captured
     };
     if action == Action::Panic {
+        // The site first: where the panic cannot name the user's line (a
+        // `Drop`, thread exit, the allocator), the message does.
+        let at = report
+            .site()
+            .map(|s| format!(" at {s}"))
+            .unwrap_or_default();
         if no_unwind || std::thread::panicking() {
-            eprintln!("kernsync-lockdep: cannot unwind here (allocator, thread exit or unwinding); aborting");
+            eprintln!(
+                "kernsync-lockdep: {}{at}: cannot unwind here (allocator, thread exit or unwinding); aborting",
+                report.title()
+            );
             std::process::abort();
         }
         panic!(
-            "kernsync-lockdep: {}: {}",
+            "kernsync-lockdep: {}{at}: {}",
             report.title(),
             report.classes().join(" -> ")
         );

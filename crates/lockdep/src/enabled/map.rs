@@ -10,7 +10,7 @@ use crate::class::LockClass;
 use crate::mode::Mode;
 use core::fmt;
 use core::panic::Location;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// The validator's handle on one lock instance: a lock embeds one and calls
 /// it around every acquisition and release.
@@ -31,6 +31,10 @@ pub struct LockMap {
     /// are reported once per class and serial, so a lock made where a
     /// dropped one lived is a new lock, never "the one already reported".
     pub(crate) serial: AtomicU32,
+    /// Where the lock was at its first use (0 before). A lock whose guard
+    /// was forgotten can then be moved (`drop(lock)` moves it): its held
+    /// entry names the address it had when taken, usually this one.
+    home: AtomicUsize,
 }
 
 impl LockMap {
@@ -40,6 +44,7 @@ impl LockMap {
             key: ClassKey::Class(class),
             cache: AtomicU64::new(0),
             serial: AtomicU32::new(0),
+            home: AtomicUsize::new(0),
         }
     }
 
@@ -59,6 +64,7 @@ impl LockMap {
             key: ClassKey::Site(site, None),
             cache: AtomicU64::new(0),
             serial: AtomicU32::new(0),
+            home: AtomicUsize::new(0),
         }
     }
 
@@ -70,6 +76,7 @@ impl LockMap {
             key: ClassKey::Site(Location::caller(), Some(name)),
             cache: AtomicU64::new(0),
             serial: AtomicU32::new(0),
+            home: AtomicUsize::new(0),
         }
     }
 
@@ -81,6 +88,7 @@ impl LockMap {
             key: ClassKey::Instance,
             cache: AtomicU64::new(0),
             serial: AtomicU32::new(0),
+            home: AtomicUsize::new(0),
         }
     }
 
@@ -91,6 +99,7 @@ impl LockMap {
 
     /// The class, resolving it on first use.
     #[inline]
+    #[track_caller]
     pub(crate) fn bits(&self) -> ClassBits {
         match self.cache.load(Ordering::Relaxed) {
             0 => self.resolve(),
@@ -99,11 +108,13 @@ impl LockMap {
     }
 
     #[cold]
+    #[track_caller]
     fn resolve(&self) -> ClassBits {
         let bits = validate::resolve(self.key);
         if bits != ClassBits::UNRESOLVED {
             self.serial
                 .store(validate::first_use(self.instance()), Ordering::Relaxed);
+            self.home.store(self.instance(), Ordering::Relaxed);
             self.cache.store(bits.to_raw(), Ordering::Relaxed);
         }
         bits
@@ -117,6 +128,7 @@ impl LockMap {
 
     /// The class if it is validated: one signed test on the fast path.
     #[inline(always)]
+    #[track_caller]
     fn validated_bits(&self) -> Option<ClassBits> {
         let c = self.cache.load(Ordering::Relaxed);
         if ClassBits::is_validated_raw(c) {
@@ -132,6 +144,7 @@ impl LockMap {
 
     /// Every acquisition: a few tests, then the engine's one decision.
     #[inline(always)]
+    #[track_caller]
     pub(crate) fn acq(
         &self,
         mode: Mode,
@@ -231,10 +244,11 @@ impl LockMap {
     /// (class 0) never matches a held entry, so the fast path needs no test
     /// for it: the slow path ignores it.
     #[inline]
+    #[track_caller]
     fn release_at(&self, held: Held, site: &'static Location<'static>) {
         let instance = self.instance();
         let (serial, class) = (&self.serial, held.class());
-        with_thread(|t| validate::release(t, instance, serial, held.instance, class, site));
+        validate::release(instance, serial, held.instance, class, site);
     }
 
     /// Releases this thread's most recent acquisition of this lock, for raw
@@ -250,7 +264,7 @@ impl LockMap {
         };
         let (instance, site) = (self.instance(), Location::caller());
         let serial = &self.serial;
-        with_thread(|t| validate::release(t, instance, serial, instance, bits.class(), site));
+        validate::release(instance, serial, instance, bits.class(), site);
     }
 
     /// Acquires and at once releases: a wait on whatever holders of this
@@ -380,11 +394,7 @@ impl LockMap {
     pub fn assert_held(&self) {
         if self.held_here() == Some(false) {
             let name = validate::label(self.bits().class());
-            validate::assertion(
-                format!("\"{name}\" is not held"),
-                vec![name],
-                Location::caller(),
-            );
+            validate::assertion(format!("\"{name}\" is not held"), vec![name]);
         }
     }
 
@@ -393,11 +403,7 @@ impl LockMap {
     pub fn assert_not_held(&self) {
         if self.held_here() == Some(true) {
             let name = validate::label(self.bits().class());
-            validate::assertion(
-                format!("\"{name}\" is held"),
-                vec![name],
-                Location::caller(),
-            );
+            validate::assertion(format!("\"{name}\" is held"), vec![name]);
         }
     }
 
@@ -409,7 +415,8 @@ impl LockMap {
 
 /// A lock freed while the current thread holds it is reported
 /// ([`ReportKind::HeldLockFreed`](crate::ReportKind::HeldLockFreed)) and its
-/// held entries are removed. A lock freed on another thread than its holder
+/// held entries are removed: an entry at the lock's address, or at the
+/// address of its first use (a lock moved after its guard was forgotten). A lock freed on another thread than its holder
 /// is not detected there (that thread's held stack is its own); the
 /// holder's stale entry is dropped, without a report, when a lock taken
 /// later on the holder's thread is seen to reuse the address.
@@ -417,8 +424,9 @@ impl Drop for LockMap {
     fn drop(&mut self) {
         let cache = *self.cache.get_mut();
         if cache != 0 {
-            let serial = *self.serial.get_mut();
-            validate::lock_freed(self.instance(), serial, ClassBits::from_raw(cache));
+            let (serial, home) = (*self.serial.get_mut(), *self.home.get_mut());
+            let bits = ClassBits::from_raw(cache);
+            validate::lock_freed(&[self.instance(), home], serial, bits);
         }
     }
 }

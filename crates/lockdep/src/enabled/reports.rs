@@ -10,7 +10,7 @@ use super::graph::Graph;
 use super::rules::{Broken, Finding};
 use super::thread::ThreadState;
 use crate::limits::MAX_DEPTH;
-use crate::report::{HeldLock, Report, ReportKind};
+use crate::report::{HeldLock, Report, ReportKind, Site};
 
 /// The report of `f`, found on the thread whose state is `t`.
 pub(crate) fn build(g: &Graph, t: &ThreadState, f: Finding) -> Report {
@@ -25,11 +25,28 @@ pub(crate) fn build(g: &Graph, t: &ThreadState, f: Finding) -> Report {
         held: held_list(g, t),
         backtrace: config::backtraces()
             .then(|| std::backtrace::Backtrace::force_capture().to_string()),
+        at: site(t, &f),
     };
     if let Finding::Cycle(_, cycle) = f {
         r.cycle = cycle.0.iter().map(|&e| g.dependency(e)).collect();
     }
     r
+}
+
+/// Where the problem of `f` was found (see `Report::site`).
+fn site(t: &ThreadState, f: &Finding) -> Option<Site> {
+    match f {
+        Finding::Acquire(a, _) | Finding::Cycle(Some(a), _) | Finding::DepthExceeded(a) => {
+            Some(a.report_site())
+        }
+        Finding::BadUnlock { site, .. }
+        | Finding::MightSleep(site)
+        | Finding::Assertion { site, .. } => Some(Site::Code(site)),
+        Finding::AllocForbidden(site, _) => Some(*site),
+        Finding::HeldLockFreed(e) => Some(e.report_site()),
+        Finding::HeldAtExit => Some(t.entry(0).report_site()),
+        Finding::Cycle(None, _) | Finding::Bound(_) | Finding::LostInAllocator => None,
+    }
 }
 
 /// A thread's held locks, labelled.

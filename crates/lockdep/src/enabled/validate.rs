@@ -17,11 +17,10 @@ use super::graph::{self, Graph};
 use super::persist;
 use super::reports;
 use super::rules::{self, Finding};
-use super::thread::{with_thread, Busy, NoUnwind, ThreadState, PSEUDO_INSTANCE};
-use crate::class::{LockClass, FLAG_NO_ALLOC};
+use super::thread::{with_thread, Busy, NoUnwind, ThreadState};
 use crate::limits::MAX_DEPTH;
 use crate::mode::Mode;
-use crate::report::{HeldLock, Report, ReportKind, Site};
+use crate::report::{Report, ReportKind};
 use core::panic::Location;
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -46,14 +45,30 @@ fn build_all(g: &Graph, t: &ThreadState, found: Vec<Finding>) -> Vec<Report> {
     found.into_iter().map(|f| reports::build(g, t, f)).collect()
 }
 
-/// Raises one report: `first` says (under the graph lock) whether it is
-/// new; it is then built and delivered. Silent inside the graph lock.
-fn raise(t: &ThreadState, first: impl FnOnce(&mut Graph) -> bool, f: Finding) {
-    let _busy = Busy::enter(t);
-    let r = try_with_graph(|g| first(g).then(|| reports::build(g, t, f)));
-    if let Some(r) = r.flatten() {
-        emit(r);
+/// Reports built inside the validator's closures, delivered by the
+/// `#[track_caller]` entry point that called in, once out of every closure:
+/// `#[track_caller]` does not pass through closures, and the panic of a
+/// report must name the user's lock call, not a line in here.
+pub(crate) type Raised = Vec<Report>;
+
+/// Delivers `raised` (see [`Raised`]); `no_unwind`: raised inside the
+/// allocator, where a report cannot unwind.
+#[track_caller]
+pub(crate) fn deliver(raised: impl IntoIterator<Item = Report>, no_unwind: bool) {
+    for r in raised {
+        emit(r, no_unwind);
     }
+}
+
+/// The report of `f` if `first` says (under the graph lock) that it is new.
+/// Silent inside the graph lock.
+pub(crate) fn report_once(
+    t: &ThreadState,
+    first: impl FnOnce(&mut Graph) -> bool,
+    f: Finding,
+) -> Option<Report> {
+    let _busy = Busy::enter(t);
+    try_with_graph(|g| first(g).then(|| reports::build(g, t, f))).flatten()
 }
 
 /// A bound was reached: validation is off for good, and the finding says so.
@@ -67,6 +82,7 @@ fn exhausted(b: graph::Bound) -> Finding {
 /// The class of `key`, registering it on first use; reports declared orders
 /// that contradict each other and a class bound reached.
 #[cold]
+#[track_caller]
 pub(crate) fn resolve(key: ClassKey) -> ClassBits {
     if graph::entered() && !matches!(key, ClassKey::Class(_)) {
         return ClassBits::UNRESOLVED;
@@ -77,21 +93,29 @@ pub(crate) fn resolve(key: ClassKey) -> ClassBits {
     if graph::entered() {
         return ClassBits::UNRESOLVED;
     }
-    with_thread(|t| {
+    let (bits, raised) = with_thread(|t| {
         // The validator's own work throughout: its allocations are its own.
         let _busy = Busy::enter(t);
         let mut cycles = Vec::new();
         let r = with_graph(|g| classes::register(g, key, &mut cycles));
+        let mut raised = Raised::new();
         for cycle in cycles {
             let first = |g: &mut Graph| rules::new_cycle(g, &cycle);
-            raise(t, first, Finding::Cycle(None, cycle.clone()));
+            raised.extend(report_once(t, first, Finding::Cycle(None, cycle.clone())));
         }
-        r.unwrap_or_else(|b| {
+        let bits = r.unwrap_or_else(|b| {
             config::exhausted();
-            raise(t, |g| g.first_report("capacity"), Finding::Bound(b));
+            raised.extend(report_once(
+                t,
+                |g| g.first_report("capacity"),
+                Finding::Bound(b),
+            ));
             ClassBits::NOT_VALIDATED
-        })
-    })
+        });
+        (bits, raised)
+    });
+    deliver(raised, false);
+    bits
 }
 
 /// The label of a class, or `class#N` inside the graph lock.
@@ -104,11 +128,12 @@ pub(crate) fn label(class: u32) -> String {
 /// Any acquisition: the fast path when a cache hit can settle it, else the
 /// slow one. The one place that decides. The thread-local access closes
 /// over the fast path alone, so it inlines into the lock's call site, and a
-/// miss is one out-of-line call with three words (the id says the rest).
-#[inline(always)]
+/// miss is one out-of-line call with the words the id does not say.
 ///
 /// `serial` is the lock's identity (`LockMap::serial`), read only by the
 /// slow paths; `a.serial` is ignored.
+#[inline(always)]
+#[track_caller]
 pub(crate) fn acquire(a: Acq, serial: &AtomicU32) -> Held {
     if !a.how.cacheable() {
         return acquire_slow(Acq {
@@ -126,6 +151,7 @@ pub(crate) fn acquire(a: Acq, serial: &AtomicU32) -> Held {
 /// A cacheable acquisition the fast path did not settle.
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn acquire_missed(
     instance: usize,
     serial: &AtomicU32,
@@ -136,22 +162,42 @@ fn acquire_missed(
     acquire_slow(Acq::from_id(instance, serial, id, site))
 }
 
-#[cold]
-#[inline(never)]
-fn acquire_slow(a: Acq) -> Held {
-    with_thread(|t| acquire_checked(t, a))
+/// What becomes of an acquisition once it is checked.
+enum Then {
+    /// Not tracked (a bound was reached).
+    Untracked,
+    /// Pushed with this chain key.
+    Push(u64),
+    /// Counted into the top (nest) entry.
+    Merge,
 }
 
-/// Everything about an acquisition the fast path did not settle.
-fn acquire_checked(t: &ThreadState, a: Acq) -> Held {
+/// Everything about an acquisition the fast path did not settle: checked,
+/// its reports delivered (a panic there leaves nothing pushed: the lock is
+/// not taken either), then recorded.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn acquire_slow(a: Acq) -> Held {
+    let mut raised = Raised::new(); // grown only under `Busy`
+    let then = with_thread(|t| acquire_checked(t, &a, &mut raised));
+    deliver(raised, a.how == How::Alloc);
+    with_thread(|t| match then {
+        Then::Untracked => Held::UNTRACKED,
+        Then::Push(key) => push(t, &a, key),
+        Then::Merge => t.merge_into_top(&a),
+    })
+}
+
+fn acquire_checked(t: &ThreadState, a: &Acq, raised: &mut Raised) -> Then {
     if t.in_graph.get() {
         // A lock of the allocator that serves the validator's own allocation:
         // the allocator's business, tracked (its release must match) but not
         // validated; its order is learned from the program's allocations.
         return if t.depth() < MAX_DEPTH {
-            push(t, &a, t.key_with(&a))
+            Then::Push(t.key_with(a))
         } else {
-            Held::UNTRACKED
+            Then::Untracked
         };
     }
     let _busy = Busy::enter(t);
@@ -159,39 +205,37 @@ fn acquire_checked(t: &ThreadState, a: Acq) -> Held {
     // An entry at this address of another class is a lock freed on another
     // thread while this one held it; the address now holds a new lock.
     t.drop_stale(a.instance, a.class.class());
-    let (depth, key) = (t.depth(), t.key_with(&a));
+    let (depth, key) = (t.depth(), t.key_with(a));
     if depth >= MAX_DEPTH {
         // A lock merged into the top nest-lock entry takes no new entry.
-        if !t.merges_into_top(&a) {
+        if !t.merges_into_top(a) {
             config::exhausted();
-            raise(t, |_| true, Finding::DepthExceeded(a));
-            return Held::UNTRACKED;
+            raised.extend(report_once(t, |_| true, Finding::DepthExceeded(*a)));
+            return Then::Untracked;
         }
         if t.in_allocator.get() != 0 {
-            return t.merge_into_top(&a);
+            return Then::Merge;
         }
     }
     if a.how == How::Try {
         // Cannot wait: no dependency into it, no recursion or sleep check.
-        return push(t, &a, key);
+        return Then::Push(key);
     }
     if t.in_allocator.get() != 0 {
         // Inside the inner allocator nothing may allocate: validate later.
-        deferred::defer(t, a, key);
-        return push(t, &a, key);
+        deferred::defer(t, *a, key);
+        return Then::Push(key);
     }
-    let (merge, reports) = with_graph(|g| {
+    let merge = with_graph(|g| {
         let mut found = Vec::new();
-        let merge = check(g, t, &a, key, &mut found);
-        (merge, build_all(g, t, found))
+        let merge = check(g, t, a, key, &mut found);
+        raised.extend(build_all(g, t, found));
+        merge
     });
-    for r in reports {
-        emit(r);
-    }
     if merge {
-        t.merge_into_top(&a)
+        Then::Merge
     } else {
-        push(t, &a, key)
+        Then::Push(key)
     }
 }
 
@@ -242,7 +286,7 @@ pub(crate) fn replay_deferred() {
         };
         let _nu = NoUnwind::enter(real, true);
         let t = ThreadState::detached(&d.held, real.in_atomic_scope());
-        let reports = with_graph(|g| {
+        let raised = with_graph(|g| {
             let mut found = Vec::new();
             check(g, &t, &d.acq, d.key, &mut found);
             if d.lost && g.first_report("lost in allocator") {
@@ -251,9 +295,7 @@ pub(crate) fn replay_deferred() {
             }
             build_all(g, &t, found)
         });
-        for r in reports {
-            emit(r);
-        }
+        deliver(raised, true);
     });
 }
 
@@ -263,24 +305,24 @@ pub(crate) fn replay_deferred() {
 /// `instance` is the lock released, `token` the instance its token names
 /// (the same in any correct use; the slow path reports a difference).
 #[inline(always)]
+#[track_caller]
 pub(crate) fn release(
-    t: &ThreadState,
     instance: usize,
     serial: &AtomicU32,
     token: usize,
     class: u32,
     site: &'static Location<'static>,
 ) {
-    if !t.try_release_top(instance, class) {
-        release_slow(t, instance, serial, token, class, site);
+    if !with_thread(|t| t.try_release_top(instance, class)) {
+        release_slow(instance, serial, token, class, site);
     }
 }
 
 /// A release the fast path could not match to the top entry.
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn release_slow(
-    t: &ThreadState,
     instance: usize,
     serial: &AtomicU32,
     token: usize,
@@ -291,17 +333,24 @@ fn release_slow(
         return; // an untracked acquisition
     }
     let lock = (class, serial.load(Ordering::Relaxed));
-    if token != instance {
-        bad_unlock(t, lock, "releasing", true, site);
-    }
-    match t.find(instance, class) {
-        Some(i) => t.release_index(i, instance),
-        None => bad_unlock(t, lock, "releasing", false, site),
-    }
+    let raised = with_thread(|t| {
+        // The validator's own work: the reports' vector is its allocation.
+        let _busy = Busy::enter(t);
+        let mut raised = Raised::new();
+        if token != instance {
+            raised.extend(bad_unlock(t, lock, "releasing", true, site));
+        }
+        match t.find(instance, class) {
+            Some(i) => t.release_index(i, instance),
+            None => raised.extend(bad_unlock(t, lock, "releasing", false, site)),
+        }
+        raised
+    });
+    deliver(raised, false);
 }
 
-/// Reports an operation (`what`: "releasing", "downgrading", ..) on a lock
-/// (`(class, serial)`) this thread does not hold, or with the token of
+/// The report of an operation (`what`: "releasing", "downgrading", ..) on a
+/// lock (`(class, serial)`) this thread does not hold, or with the token of
 /// another lock (`mismatched`): once per lock and site.
 #[cold]
 fn bad_unlock(
@@ -310,9 +359,9 @@ fn bad_unlock(
     what: &'static str,
     mismatched: bool,
     site: &'static Location<'static>,
-) {
+) -> Option<Report> {
     if !config::validating() {
-        return;
+        return None;
     }
     let f = Finding::BadUnlock {
         class,
@@ -321,7 +370,7 @@ fn bad_unlock(
         site,
     };
     let key = (ReportKind::BadUnlock, class, serial, mismatched, site);
-    raise(t, |g| g.first_report(key), f);
+    report_once(t, |g| g.first_report(key), f)
 }
 
 // ---------------------------------------------------------------- lifetimes
@@ -342,23 +391,33 @@ pub(crate) fn first_use(instance: usize) -> u32 {
     SERIAL.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The lock at `instance` (`serial`, `class`) is being freed: reported if
-/// this thread holds it, once per lock, and its entries are removed.
+/// The lock (`serial`, `class`) is being freed; it was taken at one of
+/// `addrs` (where it is, where it was first used): reported if this thread
+/// holds it, once per lock, and its entries are removed. Only entries of its
+/// class match: an entry at one of those addresses of another class is
+/// another lock's.
 #[cold]
-pub(crate) fn lock_freed(instance: usize, serial: u32, class: ClassBits) {
-    with_thread(|t| {
-        let Some(i) = t.find_exact(instance) else {
-            return;
+pub(crate) fn lock_freed(addrs: &[usize], serial: u32, class: ClassBits) {
+    let class = class.class();
+    let raised = with_thread(|t| {
+        let find = || {
+            addrs
+                .iter()
+                .find_map(|&a| t.find_exact(a).filter(|&i| t.entry(i).id.class() == class))
         };
+        let i = find()?;
+        let mut raised = None;
         if config::validating() && !t.in_graph.get() {
             let e = t.entry(i);
-            let key = (ReportKind::HeldLockFreed, class.class(), serial);
-            raise(t, |g| g.first_report(key), Finding::HeldLockFreed(e));
+            let key = (ReportKind::HeldLockFreed, class, serial);
+            raised = report_once(t, |g| g.first_report(key), Finding::HeldLockFreed(e));
         }
-        while let Some(i) = t.find_exact(instance) {
-            t.release_index(i, instance);
+        while let Some(i) = find() {
+            t.release_index(i, t.instance(i));
         }
+        raised
     });
+    deliver(raised, false);
 }
 
 // ---------------------------------------------------------------- modes
@@ -366,6 +425,7 @@ pub(crate) fn lock_freed(instance: usize, serial: u32, class: ClassBits) {
 /// Sets the held mode of `instance`'s acquisition `held` (a downgrade or an
 /// upgrade that did not wait), reporting a token of another lock or a lock
 /// not held. Adds no dependency.
+#[track_caller]
 pub(crate) fn change_mode(
     instance: usize,
     serial: u32,
@@ -378,21 +438,26 @@ pub(crate) fn change_mode(
     if class == 0 {
         return;
     }
-    with_thread(|t| {
+    let raised = with_thread(|t| {
+        let _busy = Busy::enter(t);
+        let mut raised = Raised::new();
         if held.instance != instance {
-            bad_unlock(t, (class, serial), what, true, site);
+            raised.extend(bad_unlock(t, (class, serial), what, true, site));
         }
         match t.find(instance, class) {
             Some(i) => t.set_mode(i, mode, None),
-            None => bad_unlock(t, (class, serial), what, false, site),
+            None => raised.extend(bad_unlock(t, (class, serial), what, false, site)),
         }
+        raised
     });
     *held = Held::new(instance, held.id.with_mode(mode));
+    deliver(raised, false);
 }
 
 /// Upgrades `instance`'s held (upgradable) read `held` to `Write`: a new
 /// exclusive acquisition of the same lock, which waits for other readers,
 /// so every lock taken after it gains an edge into it.
+#[track_caller]
 pub(crate) fn upgrade(
     instance: usize,
     serial: u32,
@@ -403,13 +468,17 @@ pub(crate) fn upgrade(
     if class == 0 {
         return;
     }
-    with_thread(|t| {
+    let raised = with_thread(|t| {
+        let _busy = Busy::enter(t);
+        let mut raised = Raised::new();
         if held.instance != instance {
-            bad_unlock(t, (class, serial), "upgrading", true, site);
+            raised.extend(bad_unlock(t, (class, serial), "upgrading", true, site));
         }
-        upgrade_entry(t, instance, serial, class, site);
+        raised.extend(upgrade_entry(t, instance, serial, class, site));
+        raised
     });
     *held = Held::new(instance, held.id.with_mode(Mode::Write));
+    deliver(raised, false);
 }
 
 /// The chain key of an upgrade's dependencies: the held sequence after the
@@ -422,15 +491,17 @@ fn upgrade_entry(
     serial: u32,
     class: u32,
     site: &'static Location<'static>,
-) {
+) -> Raised {
     let _busy = Busy::enter(t);
     let Some(i) = t.find(instance, class) else {
-        return bad_unlock(t, (class, serial), "upgrading", false, site);
+        return bad_unlock(t, (class, serial), "upgrading", false, site)
+            .into_iter()
+            .collect();
     };
     let e = t.entry(i);
     if e.id.mode() == Mode::Write {
         // Already exclusive: nothing to wait for, no new dependency.
-        return;
+        return Raised::new();
     }
     let a = Acq {
         instance,
@@ -463,89 +534,20 @@ fn upgrade_entry(
             .unwrap_or_default(),
         );
     }
-    for r in reports {
-        emit(r);
-    }
+    reports
 }
 
-// ---------------------------------------------------------------- annotations
-
-/// Checks that taking a lock of `class` in `mode` at `site` would be safe,
-/// as if it were acquired and released.
-pub(crate) fn might_lock(class: &'static LockClass, mode: Mode, site: &'static Location<'static>) {
-    let bits = resolve(ClassKey::Class(class));
-    if !bits.is_validated() {
-        return;
-    }
-    let a = Acq {
-        instance: PSEUDO_INSTANCE,
-        serial: 0,
-        class: bits,
-        mode,
-        subclass: 0,
-        how: How::Blocking,
-        site,
-    };
-    static NO_LOCK: AtomicU32 = AtomicU32::new(0);
-    let h = acquire(a, &NO_LOCK);
-    with_thread(|t| release(t, h.instance, &NO_LOCK, h.instance, h.class(), site));
-}
-
-/// A `might_sleep()` point: reported in an atomic context.
-pub(crate) fn might_sleep(t: &ThreadState, site: &'static Location<'static>) {
-    if t.in_atomic() {
-        let key = (ReportKind::SleepInAtomic, site);
-        raise(t, |g| g.first_report(key), Finding::MightSleep(site));
-    }
-}
-
-/// An allocation at `site` where allocating is forbidden; `in_allocator`:
-/// inside `CheckedAlloc` (a report there cannot unwind).
-#[cold]
-pub(crate) fn alloc_forbidden(t: &ThreadState, site: Site, in_allocator: bool) {
-    let _nu = NoUnwind::enter(t, in_allocator);
-    let culprit = t
-        .entries()
-        .rev()
-        .map(|(e, _)| e)
-        .find(|e| e.id.ctx() & FLAG_NO_ALLOC as u8 != 0);
-    let addr = |l: &'static Location<'static>| l as *const Location<'static> as usize;
-    let at = site.location().map(addr);
-    let key = match culprit {
-        Some(e) => (e.id.class(), at),
-        None => (0, t.no_alloc_site().map(addr)),
-    };
-    let key = (ReportKind::AllocUnderNoAlloc, key, at);
-    raise(
-        t,
-        |g| g.first_report(key),
-        Finding::AllocForbidden(site, culprit),
-    );
-}
-
-/// A failed lock assertion at `site`.
-pub(crate) fn assertion(what: String, classes: Vec<String>, site: &'static Location<'static>) {
+/// Reports a failed lock assertion at the caller's line.
+#[track_caller]
+pub(crate) fn assertion(what: String, classes: Vec<String>) {
+    let site = Location::caller();
     let f = Finding::Assertion {
         what,
         classes,
         site,
     };
-    with_thread(|t| raise(t, |_| true, f));
-}
-
-/// The current thread's held locks, outermost first.
-pub(crate) fn held_locks() -> Vec<HeldLock> {
-    with_thread(|t| {
-        graph::try_with(|g| reports::held_list(g, t)).unwrap_or_else(|| {
-            t.entries()
-                .map(|(e, _)| HeldLock {
-                    class: format!("class#{}", e.id.class()),
-                    mode: e.id.mode(),
-                    site: e.report_site(),
-                })
-                .collect()
-        })
-    })
+    let raised = with_thread(|t| report_once(t, |_| true, f));
+    deliver(raised, false);
 }
 
 // ---------------------------------------------------------------- thread exit
@@ -579,7 +581,8 @@ impl Drop for ExitCheck {
                 let _nu = NoUnwind::enter(t, true);
                 let first = t.entry(0);
                 let key = (ReportKind::LocksHeldAtExit, first.id.class(), first.site);
-                raise(t, |g| g.first_report(key), Finding::HeldAtExit);
+                let raised = report_once(t, |g| g.first_report(key), Finding::HeldAtExit);
+                deliver(raised, true);
             }
         });
     }
