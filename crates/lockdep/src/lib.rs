@@ -28,10 +28,10 @@ use disabled as imp;
 pub use class::LockClass;
 pub use export::GraphSnapshot;
 pub use imp::{
-    action, allocation_path, allow_order, assert_no_locks_held, atomic_section, capture, dump,
-    graph, held_locks, is_enabled, lock_internals, might_alloc, might_lock, might_sleep, no_alloc,
-    set_action, set_handler, set_limits, unused_suppressions, CheckedAlloc, Held, HeldAs, LockMap,
-    COMPILED_IN,
+    action, allocation_path, allow_order, assert_no_locks_held, atomic_section, capture,
+    capture_all, dump, graph, held_locks, is_enabled, lock_internals, might_alloc, might_lock,
+    might_sleep, no_alloc, set_action, set_handler, set_limits, unused_suppressions, CheckedAlloc,
+    Held, HeldAs, LockMap, COMPILED_IN,
 };
 pub use limits::{Limits, LimitsError, MAX_DEPTH};
 pub use mode::{DepKind, Mode};

@@ -48,7 +48,7 @@ pub use annotate::{
     might_alloc, might_lock, might_sleep, no_alloc,
 };
 pub use config::{action, dump, set_action, set_handler, set_limits};
-pub use emit::capture;
+pub use emit::{capture, capture_all};
 pub use entry::{Held, HeldAs};
 pub use map::LockMap;
 pub use persist::{allow_order, graph, unused_suppressions};
