@@ -38,7 +38,11 @@ fn capture_all_collects_every_threads_reports() {
             s.spawn(|| nest(&b, &a));
         });
     });
-    assert_eq!(kinds(&reports), [ReportKind::CircularDependency], "{reports:#?}");
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::CircularDependency],
+        "{reports:#?}"
+    );
     assert_ne!(reports[0].thread(), std::thread::current().name().unwrap());
 
     // A thread exiting with a lock held: collected, where outside a capture
@@ -51,7 +55,11 @@ fn capture_all_collects_every_threads_reports() {
             });
         });
     });
-    assert_eq!(kinds(&reports), [ReportKind::LocksHeldAtExit], "{reports:#?}");
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::LocksHeldAtExit],
+        "{reports:#?}"
+    );
 
     // A thread inside its own `capture` keeps its reports.
     let (c, d) = (fresh("all.c"), fresh("all.d"));
@@ -67,7 +75,12 @@ fn capture_all_collects_every_threads_reports() {
 
     // Two at once: the second starts when the first has ended, so each sees
     // only the report raised inside it.
-    let (e, f, g, h) = (fresh("all.e"), fresh("all.f"), fresh("all.g"), fresh("all.h"));
+    let (e, f, g, h) = (
+        fresh("all.e"),
+        fresh("all.f"),
+        fresh("all.g"),
+        fresh("all.h"),
+    );
     let (started, wait) = mpsc::channel();
     let (first, second) = std::thread::scope(|s| {
         let first = s.spawn(|| {

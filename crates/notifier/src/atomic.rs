@@ -5,13 +5,15 @@ use core::fmt;
 use core::ptr::NonNull;
 use std::sync::Arc;
 
-use kernsync_lockdep::LockClass;
+use core::panic::Location;
+use kernsync_lockdep::{LockClass, LockMap};
 use kernsync_percpu::Srcu;
 #[cfg(not(loom))]
 use kernsync_rwsem::Mutex;
 #[cfg(loom)]
 use loom_writers::Mutex;
 
+use crate::blocking::OWNER;
 use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
 use crate::registration::{sealed, RegistrationOn};
 
@@ -73,9 +75,22 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
         #[track_caller]
         pub const fn new() -> AtomicNotifierChain<E> {
             AtomicNotifierChain {
-                calls: Srcu::new(),
+                calls: Srcu::with_map(LockMap::owned_by(OWNER, Location::caller(), None)),
                 // Not the caller's line too: the two locks would be one class,
                 // and their edges would mix.
+                writers: Mutex::with_class((), &WRITERS),
+                list: List::new(),
+            }
+        }
+
+        /// An empty chain whose calls' `Srcu` class is the caller's line and
+        /// `name`, shown as `notifier chain <name>` in reports (its writers'
+        /// mutex is the class shared by all atomic chains' writers): chains
+        /// made at one line with different names are of different classes.
+        #[track_caller]
+        pub const fn named(name: &'static str) -> AtomicNotifierChain<E> {
+            AtomicNotifierChain {
+                calls: Srcu::with_map(LockMap::owned_by(OWNER, Location::caller(), Some(name))),
                 writers: Mutex::with_class((), &WRITERS),
                 list: List::new(),
             }
@@ -93,21 +108,6 @@ impl<E: ?Sized + 'static> AtomicNotifierChain<E> {
                 writers: Mutex::with_class((), writers),
                 list: List::new(),
             }
-        }
-    }
-
-    /// An empty chain whose calls' `Srcu` class is named `notifier chain
-    /// <name>` in reports (its writers' mutex is the class shared by all
-    /// atomic chains): one class per construction site and name, made (and
-    /// its name leaked) the first time, so memory grows with call sites, not
-    /// with chains. Not `const`: the name is formatted at run time (for a
-    /// `static`, use [`with_classes`](AtomicNotifierChain::with_classes)).
-    #[track_caller]
-    pub fn named(name: &str) -> AtomicNotifierChain<E> {
-        AtomicNotifierChain {
-            calls: Srcu::with_class(crate::names::class(name, "")),
-            writers: Mutex::with_class((), &WRITERS),
-            list: List::new(),
         }
     }
 
@@ -268,7 +268,8 @@ impl<E: ?Sized + 'static> fmt::Debug for AtomicNotifierChain<E> {
 /// parking lot) with the one method the chain uses.
 #[cfg(loom)]
 mod loom_writers {
-    use kernsync_lockdep::LockClass;
+    use core::panic::Location;
+    use kernsync_lockdep::{LockClass, LockMap};
     use kernsync_rwsem::RawMutex;
 
     /// `kernsync_rwsem::Mutex<T>`, reduced to `with_class` (the class is

@@ -4,7 +4,11 @@ use core::fmt;
 use core::ptr::NonNull;
 use std::sync::Arc;
 
-use kernsync_lockdep::LockClass;
+use core::panic::Location;
+use kernsync_lockdep::{LockClass, LockMap};
+
+/// What a chain's lock is called in reports, before its name or site.
+pub(crate) const OWNER: &str = "notifier chain";
 use kernsync_percpu::PercpuRwSem;
 
 use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
@@ -55,24 +59,26 @@ pub type Registration<'a, E> = RegistrationOn<&'a NotifierChain<E>>;
 pub type ArcRegistration<E> = RegistrationOn<Arc<NotifierChain<E>>>;
 
 impl<E: ?Sized + 'static> NotifierChain<E> {
-    /// An empty chain whose lock's class is the caller's line.
+    /// An empty chain whose lock's class is the caller's line, shown as
+    /// `notifier chain <file:line:col>` in reports.
     #[track_caller]
     pub const fn new() -> NotifierChain<E> {
-        NotifierChain {
-            lock: PercpuRwSem::new(()),
-            list: List::new(),
-        }
+        NotifierChain::with_map(LockMap::owned_by(OWNER, Location::caller(), None))
     }
 
-    /// An empty chain whose lock's class is named `notifier chain <name>`
-    /// in reports: one class per construction site and name, made (and its
-    /// name leaked) the first time, so memory grows with call sites, not
-    /// with chains. Not `const`: the name is formatted at run time (for a
-    /// `static`, use [`with_class`](NotifierChain::with_class) with a
-    /// `LockClass` named `notifier chain ...`).
+    /// An empty chain whose lock's class is the caller's line and `name`,
+    /// shown as `notifier chain <name>` in reports: chains made at one line
+    /// with different names are of different classes.
     #[track_caller]
-    pub fn named(name: &str) -> NotifierChain<E> {
-        NotifierChain::with_class(crate::names::class(name, ""))
+    pub const fn named(name: &'static str) -> NotifierChain<E> {
+        NotifierChain::with_map(LockMap::owned_by(OWNER, Location::caller(), Some(name)))
+    }
+
+    const fn with_map(map: LockMap) -> NotifierChain<E> {
+        NotifierChain {
+            lock: PercpuRwSem::with_map((), map),
+            list: List::new(),
+        }
     }
 
     /// An empty chain whose lock is of class `class` (statics, and chains

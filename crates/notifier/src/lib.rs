@@ -6,7 +6,6 @@ mod atomic;
 // cover the atomic chain (the RCU-style one) alone.
 #[cfg(not(loom))]
 mod blocking;
-mod names;
 mod node;
 mod registration;
 mod warm;

@@ -117,9 +117,11 @@ impl Srcu {
             Srcu::with_map(LockMap::new(class))
         }
 
+        /// A domain with the validator handle `map` (a named or owned
+        /// class: [`LockMap::at_site_named`], [`LockMap::owned_by`]).
         // The id stays a std atomic under loom too (a key in the threads'
         // tables, not part of the handshake the models check).
-        const fn with_map(map: LockMap) -> Srcu {
+        pub const fn with_map(map: LockMap) -> Srcu {
             Srcu {
                 inner: Line {
                     id: AtomicU64::new(0),

@@ -113,6 +113,13 @@ impl<R> Checked<R> {
         }
     }
 
+    /// `raw`, with the validator handle `map` (a named or owned class:
+    /// [`LockMap::at_site_named`], [`LockMap::owned_by`]).
+    #[inline]
+    pub const fn with_map(raw: R, map: LockMap) -> Checked<R> {
+        Checked { raw, map }
+    }
+
     /// `raw`, in a class of its own (no construction site to name one).
     #[inline]
     pub const fn anonymous(raw: R) -> Checked<R> {

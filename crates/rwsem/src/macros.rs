@@ -10,8 +10,8 @@
 /// `try = $try` is the method that takes the lock (shared, where there is a
 /// shared mode) if it can at once. Emitted:
 ///
-/// - `new` (of the caller's line) and `with_class`, both `const`, and
-///   `into_inner`;
+/// - `new` (of the caller's line), `named` (of the caller's line and a
+///   name), `with_class` and `with_map`, all `const`, and `into_inner`;
 /// - `get_mut`, `data_ptr`, `assert_held` and `assert_not_held`;
 /// - `Default` and `From<T>`, both of the caller's line, and `Debug`, which
 ///   shows the data if `$try` gets it and `<locked>` otherwise.
@@ -32,6 +32,29 @@ macro_rules! checked_lock_impls {
                         $crate::Checked::at_site(<$Raw>::new(), ::core::panic::Location::caller()),
                         value,
                     ),
+                }
+            }
+
+            /// A lock holding `value`, of its own class named `name` in
+            /// reports: the class is the caller's line *and* `name`, so two
+            /// locks made at one line (a `#[derive(Default)]` struct's
+            /// fields, a constructor helper) are of different classes when
+            /// their names differ, and can be nested without annotation.
+            #[inline]
+            #[track_caller]
+            pub const fn named(name: &'static str, value: T) -> $Lock<T> {
+                $Lock::with_map(
+                    value,
+                    ::kernsync_lockdep::LockMap::at_site_named(::core::panic::Location::caller(), name),
+                )
+            }
+
+            /// A lock holding `value`, with the validator handle `map` (a
+            /// named or owned class, see [`LockMap`](::kernsync_lockdep::LockMap)).
+            #[inline]
+            pub const fn with_map(value: T, map: ::kernsync_lockdep::LockMap) -> $Lock<T> {
+                $Lock {
+                    inner: $($inner)::+::from_raw($crate::Checked::with_map(<$Raw>::new(), map), value),
                 }
             }
 

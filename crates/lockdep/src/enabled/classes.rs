@@ -7,7 +7,7 @@
 //! cycle, a bound reached); reporting it is the caller's.
 
 use super::entry::ClassBits;
-use super::graph::{Bound, ClassInfo, Cycle, Graph};
+use super::graph::{Bound, ClassInfo, Cycle, Graph, SiteName};
 use crate::class::LockClass;
 use crate::table::Table;
 use core::panic::Location;
@@ -17,8 +17,8 @@ use core::panic::Location;
 pub(crate) enum ClassKey {
     /// A named class (usually a `static`).
     Class(&'static LockClass),
-    /// One class per construction site, optionally named.
-    Site(&'static Location<'static>, Option<&'static str>),
+    /// One class per construction site and [`SiteName`].
+    Site(&'static Location<'static>, SiteName),
     /// A class of its own, made on first use.
     Instance,
 }
@@ -31,8 +31,22 @@ static SITES: Table<SITE_SLOTS> = Table::new();
 #[cfg(loom)]
 static SITES: std::sync::LazyLock<Table<SITE_SLOTS>> = std::sync::LazyLock::new(Table::new);
 
-fn site_key(site: &'static Location<'static>) -> u64 {
-    site as *const Location<'static> as u64
+/// The site cache's key: the `Location`'s address for a plain site, else a
+/// hash of it with the names' addresses and lengths (a collision would
+/// merge two classes, as likely as a chain-key collision: about 2^-64 per
+/// pair; plain sites, the common case, cannot collide).
+fn site_key(site: &'static Location<'static>, name: SiteName) -> u64 {
+    let addr = site as *const Location<'static> as u64;
+    if name == SiteName::NONE {
+        return addr;
+    }
+    let word =
+        |s: Option<&'static str>| s.map_or(0, |s| s.as_ptr() as u64 ^ (s.len() as u64) << 48);
+    let mut h = addr;
+    for w in [word(name.owner), word(name.name)] {
+        h = (h.rotate_left(23) ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    h | 1 << 63 // never an address, never 0
 }
 
 /// The class of `key` if it needs no graph work: a static class already
@@ -43,9 +57,9 @@ pub(crate) fn lookup(key: ClassKey) -> Option<ClassBits> {
             let id = c.registered_id();
             (id != 0).then(|| ClassBits::new(id, c.flags()))
         }
-        ClassKey::Site(site, _) if !is_std_site(site) => {
-            SITES.get(site_key(site)).map(|id| ClassBits::new(id, 0))
-        }
+        ClassKey::Site(site, name) if !is_std_site(site) => SITES
+            .get(site_key(site, name))
+            .map(|id| ClassBits::new(id, 0)),
         _ => None,
     }
 }
@@ -62,7 +76,7 @@ pub(crate) fn register(
         ClassKey::Site(site, name) if !is_std_site(site) => {
             let id = g.site_class(site, name)?;
             if g.site_classes() < SITE_SLOTS / 2 {
-                SITES.insert(site_key(site), id);
+                SITES.insert(site_key(site, name), id);
             }
             Ok(ClassBits::new(id, 0))
         }

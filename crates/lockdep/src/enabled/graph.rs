@@ -69,6 +69,36 @@ fn lock() -> MutexGuard<'static, Option<Graph>> {
     GRAPH.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What a construction-site class is called, beside its site: a name the
+/// user gave (`Mutex::named`), and the owner of an internal lock (the
+/// chain a notifier chain's lock belongs to). Both are part of the class's
+/// key: a helper that names its locks differently makes different classes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub(crate) struct SiteName {
+    pub owner: Option<&'static str>,
+    pub name: Option<&'static str>,
+}
+
+impl SiteName {
+    /// A plain site: no name, no owner.
+    pub const NONE: SiteName = SiteName {
+        owner: None,
+        name: None,
+    };
+
+    /// The class's label: `name`, or the site, after the owner if any.
+    pub fn label(self, site: &Location<'_>) -> String {
+        let own = match self.name {
+            Some(name) => name.to_owned(),
+            None => site.to_string(),
+        };
+        match self.owner {
+            Some(owner) => format!("{owner} {own}"),
+            None => own,
+        }
+    }
+}
+
 /// What the graph keeps of a class.
 pub(crate) struct ClassInfo {
     pub name: String,
@@ -116,7 +146,7 @@ pub(crate) struct Cycle(pub Vec<u32>);
 /// The graph proper.
 pub(crate) struct Graph {
     classes: Vec<ClassInfo>,
-    sites: HashMap<(&'static str, u32, u32), u32>,
+    sites: HashMap<(&'static str, u32, u32, SiteName), u32>,
     nodes: Vec<NodeInfo>,
     node_ids: HashMap<(u32, u8), u32>,
     edges: Vec<EdgeInfo>,
@@ -326,19 +356,26 @@ impl Graph {
     pub fn site_class(
         &mut self,
         site: &'static Location<'static>,
-        name: Option<&'static str>,
+        name: SiteName,
     ) -> Result<u32, Bound> {
-        let k = (site.file(), site.line(), site.column());
+        let k = (site.file(), site.line(), site.column(), name);
         if let Some(&id) = self.sites.get(&k) {
             return Ok(id);
         }
         let id = self.add_class(ClassInfo {
-            name: name.map_or_else(|| site.to_string(), str::to_owned),
+            name: name.label(site),
             site: Some(site),
             class: None,
         })?;
         self.sites.insert(k, id);
         Ok(id)
+    }
+
+    /// The construction site of a class made per site (not a `LockClass`,
+    /// not anonymous): every lock made at that line is of the class.
+    pub fn construction_site(&self, class: u32) -> Option<&'static Location<'static>> {
+        let c = self.classes.get(class as usize)?;
+        c.class.is_none().then_some(c.site).flatten()
     }
 
     /// How many construction-site classes exist.

@@ -4,6 +4,7 @@
 use super::classes::ClassKey;
 use super::config;
 use super::entry::{Acq, ClassBits, Held, HeldAs, How};
+use super::graph::SiteName;
 use super::thread::with_thread;
 use super::validate;
 use crate::class::LockClass;
@@ -40,12 +41,7 @@ pub struct LockMap {
 impl LockMap {
     /// A handle whose lock belongs to `class`.
     pub const fn new(class: &'static LockClass) -> LockMap {
-        LockMap {
-            key: ClassKey::Class(class),
-            cache: AtomicU64::new(0),
-            serial: AtomicU32::new(0),
-            home: AtomicUsize::new(0),
-        }
+        LockMap::keyed(ClassKey::Class(class))
     }
 
     /// A handle whose class is the caller's site: every lock constructed at
@@ -60,20 +56,52 @@ impl LockMap {
 
     /// A handle whose class is `site` (see [`LockMap::at_caller`]).
     pub const fn at_site(site: &'static Location<'static>) -> LockMap {
-        LockMap {
-            key: ClassKey::Site(site, None),
-            cache: AtomicU64::new(0),
-            serial: AtomicU32::new(0),
-            home: AtomicUsize::new(0),
-        }
+        LockMap::keyed(ClassKey::Site(site, SiteName::NONE))
     }
 
     /// A handle whose class is the caller's site, shown as `name` in reports.
     /// Handy for pseudo-locks: `static FLUSH: LockMap = LockMap::named("flush");`.
     #[track_caller]
     pub const fn named(name: &'static str) -> LockMap {
+        LockMap::at_site_named(Location::caller(), name)
+    }
+
+    /// A handle whose class is (`site`, `name`), shown as `name` in
+    /// reports: the `const` form of [`named`](LockMap::named) for lock
+    /// constructors that take the caller's site themselves
+    /// (`Mutex::named`). Locks made at one site with different names are of
+    /// different classes.
+    pub const fn at_site_named(site: &'static Location<'static>, name: &'static str) -> LockMap {
+        LockMap::keyed(ClassKey::Site(
+            site,
+            SiteName {
+                owner: None,
+                name: Some(name),
+            },
+        ))
+    }
+
+    /// A handle for a lock *inside* another kernsync object (`owner`, such
+    /// as `"notifier chain"`), whose class is (`site`, `owner`, `name`) and
+    /// reads `owner name`, or `owner file:line:col` without a name: reports
+    /// then name the object a user made, not an internal line.
+    pub const fn owned_by(
+        owner: &'static str,
+        site: &'static Location<'static>,
+        name: Option<&'static str>,
+    ) -> LockMap {
+        LockMap::keyed(ClassKey::Site(
+            site,
+            SiteName {
+                owner: Some(owner),
+                name,
+            },
+        ))
+    }
+
+    const fn keyed(key: ClassKey) -> LockMap {
         LockMap {
-            key: ClassKey::Site(Location::caller(), Some(name)),
+            key,
             cache: AtomicU64::new(0),
             serial: AtomicU32::new(0),
             home: AtomicUsize::new(0),
@@ -84,12 +112,7 @@ impl LockMap {
     /// without any site, such as lock_api's `const INIT`). Such classes are
     /// never freed; prefer a named class for locks made in great numbers.
     pub const fn anonymous() -> LockMap {
-        LockMap {
-            key: ClassKey::Instance,
-            cache: AtomicU64::new(0),
-            serial: AtomicU32::new(0),
-            home: AtomicUsize::new(0),
-        }
+        LockMap::keyed(ClassKey::Instance)
     }
 
     #[inline]
@@ -436,7 +459,10 @@ impl fmt::Debug for LockMap {
         let mut d = f.debug_struct("LockMap");
         match self.key {
             ClassKey::Class(c) => d.field("class", &c.name()),
-            ClassKey::Site(s, n) => d.field("site", &format_args!("{s}")).field("name", &n),
+            ClassKey::Site(s, n) => d
+                .field("site", &format_args!("{s}"))
+                .field("name", &n.name)
+                .field("owner", &n.owner),
             ClassKey::Instance => d.field("class", &"<anonymous>"),
         };
         d.finish()

@@ -220,10 +220,15 @@ fn describe_acquisition(g: &Graph, a: &Acq, broken: &Broken) -> Text {
             (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
         }
         Broken::SameClass(e) => {
-            let detail = format!(
+            let mut detail = format!(
                 "trying to acquire \"{name}\" ({}) at {}, but this thread already holds another lock of the same class ({}, taken at {})",
                 a.mode, a.report_site(), e.id.mode(), e.site
             );
+            if let Some(made) = g.construction_site(a.class.class()) {
+                detail.push_str(&format!(
+                    "; both locks were made at {made}, and locks made at one line share a class: give each its own with `named` (`Mutex::named(\"left\", ..)`), or annotate the nesting (`lock_nested`, a nest lock, a stated order)"
+                ));
+            }
             (RecursiveLocking, detail, vec![name.clone(), name], Some(*a))
         }
     }
