@@ -274,9 +274,11 @@ impl Report {
 
     /// A backtrace of where the report was raised (for a cycle: where its
     /// closing edge was born), when `KERNSYNC_LOCKDEP_BACKTRACE=1`: std's
-    /// form, trimmed so that frame 0 is the user's code (the validator's and
-    /// the lock crates' own frames are left out, see the crate docs), at
-    /// most 16 frames. A backtrace that cannot be parsed is kept whole.
+    /// form, trimmed so that frame 0 is the user's code (the leading frames
+    /// of the validator, of the `kernsync` lock crates and `lock_api`, and
+    /// std's among them are left out, and so are the runtime's below the
+    /// user's `main`, test or thread), renumbered from 0, at most 16 frames.
+    /// A backtrace that cannot be parsed is kept whole.
     pub fn backtrace(&self) -> Option<&str> {
         self.backtrace.as_deref()
     }
