@@ -14,6 +14,20 @@ pub const MAX_DEPTH: usize = 48;
 /// edges (about 100 bytes each with their indexes), 1.5 MiB for the chain
 /// cache (a fixed table, paid only for the pages touched) and a transient
 /// 5 MiB for one cycle search; each thread's held stack costs 2.7 KiB.
+///
+/// With `KERNSYNC_LOCKDEP_BACKTRACE=1`, and only then, every edge also keeps
+/// the backtrace of its birth, trimmed to at most 16 frames and stored
+/// compactly: each distinct frame (function and location) once, each
+/// distinct trace once as 4-byte frame ids, edges born at the same stack
+/// sharing one. A distinct 16-frame trace costs about 175 bytes (measured by
+/// `tests/backtrace_memory.rs`: bytes requested, 2048 edges each born at a
+/// stack of its own, less 2048 sharing one), so up to about 11 MiB at the
+/// default edge bound if every edge has a stack of its own, plus each
+/// distinct frame once (a few hundred bytes each, bounded by the program's
+/// call sites). Stored as text, the same traces would take about 1.3 KiB
+/// each, 84 MiB. The edge record itself does not grow: the trace's id fits
+/// in its padding. Taking a backtrace is slow (a fraction of a millisecond
+/// in a debug build), paid once per edge, under the graph lock.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Limits {
     /// Classes and subclasses (graph nodes). Default 16384.

@@ -4,6 +4,7 @@
 use crate::mode::{DepKind, Mode};
 use core::fmt::{self, Write as _};
 use core::panic::Location;
+use std::sync::Arc;
 
 /// What kind of problem a [`Report`] describes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -106,6 +107,11 @@ impl fmt::Display for HeldLock {
 }
 
 /// One edge of a reported cycle: `to` was taken while `from` was held.
+///
+/// With `KERNSYNC_LOCKDEP_BACKTRACE=1` an edge also carries the backtrace
+/// of the acquisition that made it ([`backtrace`](Self::backtrace)) and the
+/// functions that took its two locks, where known ([`held_in`](Self::held_in),
+/// [`taken_in`](Self::taken_in)).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Dependency {
     /// The class that was held.
@@ -122,6 +128,9 @@ pub struct Dependency {
     pub taken_at: Site,
     /// Whether the edge is a declared order rather than an observed one.
     pub declared: bool,
+    pub(crate) backtrace: Option<Arc<str>>,
+    pub(crate) held_in: Option<Arc<str>>,
+    pub(crate) taken_in: Option<Arc<str>>,
 }
 
 impl Dependency {
@@ -129,20 +138,55 @@ impl Dependency {
     pub fn kind(&self) -> DepKind {
         DepKind::new(self.held_mode, self.taken_mode)
     }
+
+    /// The backtrace of the acquisition of `to` that made this edge,
+    /// trimmed to start at the user's code (its frame 0 is the function
+    /// that took `to`, at `taken_at`), when `KERNSYNC_LOCKDEP_BACKTRACE=1`.
+    /// `None` otherwise, and for a declared order.
+    pub fn backtrace(&self) -> Option<&str> {
+        self.backtrace.as_deref()
+    }
+
+    /// The function that took `from` at `held_at`, when backtraces are on
+    /// and it is known: a backtrace was taken at that site before (an edge
+    /// was born there). `None` otherwise.
+    pub fn held_in(&self) -> Option<&str> {
+        self.held_in.as_deref()
+    }
+
+    /// The function that took `to` at `taken_at` (frame 0 of
+    /// [`backtrace`](Self::backtrace)), when backtraces are on.
+    pub fn taken_in(&self) -> Option<&str> {
+        self.taken_in.as_deref()
+    }
+}
+
+/// ` (in function)`, or nothing.
+struct In<'a>(Option<&'a str>);
+
+impl fmt::Display for In<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(function) => write!(f, " (in {function})"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl fmt::Display for Dependency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "\"{}\" {} \"{}\": \"{}\" held at {}, \"{}\" taken at {}",
+            "\"{}\" {} \"{}\": \"{}\" held at {}{}, \"{}\" taken at {}{}",
             self.from,
             self.kind(),
             self.to,
             self.from,
             self.held_at,
+            In(self.held_in()),
             self.to,
-            self.taken_at
+            self.taken_at,
+            In(self.taken_in())
         )
     }
 }
@@ -161,6 +205,9 @@ pub struct Report {
     pub(crate) acquiring: Option<HeldLock>,
     pub(crate) cycle: Vec<Dependency>,
     pub(crate) held: Vec<HeldLock>,
+    /// The function that took each held lock, where known (empty when
+    /// backtraces are off).
+    pub(crate) held_in: Vec<Option<Arc<str>>>,
     pub(crate) backtrace: Option<String>,
     pub(crate) at: Option<Site>,
 }
@@ -209,6 +256,14 @@ impl Report {
         &self.held
     }
 
+    /// The function that took held lock `i` (of [`held_locks`](Self::held_locks)),
+    /// when `KERNSYNC_LOCKDEP_BACKTRACE=1` and it is known: a backtrace was
+    /// taken at its site (an edge born there, or this report's own stack
+    /// passing through that line). `None` otherwise.
+    pub fn held_in(&self, i: usize) -> Option<&str> {
+        self.held_in.get(i)?.as_deref()
+    }
+
     /// Where the problem was found: the lock call (acquisition, release,
     /// assertion, allocation) that raised it; for a lock freed while held
     /// or a thread exiting with locks held, where the (first) lock was
@@ -218,7 +273,12 @@ impl Report {
     }
 
     /// A backtrace of where the report was raised (for a cycle: where its
-    /// closing edge was born), when `KERNSYNC_LOCKDEP_BACKTRACE=1`.
+    /// closing edge was born), when `KERNSYNC_LOCKDEP_BACKTRACE=1`: std's
+    /// form, trimmed so that frame 0 is the user's code (the leading frames
+    /// of the validator, of the `kernsync` lock crates and `lock_api`, and
+    /// std's among them are left out, and so are the runtime's below the
+    /// user's `main`, test or thread), renumbered from 0, at most 16 frames.
+    /// A backtrace that cannot be parsed is kept whole.
     pub fn backtrace(&self) -> Option<&str> {
         self.backtrace.as_deref()
     }
@@ -338,9 +398,22 @@ impl fmt::Display for Report {
                 match d.held_at {
                     Site::Declared(l) => writeln!(f, "       declared at {l}")?,
                     held => {
-                        writeln!(f, "       held at  {held}")?;
-                        writeln!(f, "       taken at {}", d.taken_at)?;
+                        writeln!(f, "       held at  {held}{}", In(d.held_in()))?;
+                        writeln!(f, "       taken at {}{}", d.taken_at, In(d.taken_in()))?;
                     }
+                }
+                match d.backtrace() {
+                    // The closing edge's stack is the report's own, below.
+                    Some(bt) if Some(bt) == self.backtrace() => {
+                        writeln!(f, "       its stack: the stack backtrace below")?
+                    }
+                    Some(bt) => {
+                        writeln!(f, "       its stack:")?;
+                        for line in bt.lines() {
+                            writeln!(f, "      {line}")?;
+                        }
+                    }
+                    None => {}
                 }
             }
             let names: Vec<&str> = self.cycle.iter().map(|d| d.from.as_str()).collect();
@@ -362,7 +435,7 @@ impl fmt::Display for Report {
                 let s = if n == 1 { "" } else { "s" };
                 writeln!(f, "\n{n} lock{s} held by thread '{}':", self.thread)?;
                 for (i, h) in self.held.iter().enumerate() {
-                    writeln!(f, " #{i}: {h}")?;
+                    writeln!(f, " #{i}: {h}{}", In(self.held_in(i)))?;
                 }
             }
         }

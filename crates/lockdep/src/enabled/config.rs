@@ -1,6 +1,7 @@
 //! Run-time configuration: on/off, the action taken on a report, the handler,
 //! the bounds, and the environment variables read on first use.
 
+use super::backtrace;
 use super::graph;
 use super::persist;
 use super::thread::{with_thread, Busy};
@@ -25,7 +26,6 @@ static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static ACTION: AtomicU8 = AtomicU8::new(Action::Panic as u8);
 /// A bound was reached: validation stays off for the rest of the process.
 static EXHAUSTED: AtomicBool = AtomicBool::new(false);
-static BACKTRACE: AtomicBool = AtomicBool::new(false);
 static HANDLER: RwLock<Option<fn(&Report)>> = RwLock::new(None);
 static DUMP_PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
 static INIT: Once = Once::new();
@@ -59,7 +59,7 @@ fn init() -> bool {
                 }
             };
             let on = |v: &str| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0");
-            BACKTRACE.store(on("KERNSYNC_LOCKDEP_BACKTRACE"), Ordering::Relaxed);
+            backtrace::set_on(on("KERNSYNC_LOCKDEP_BACKTRACE"));
             let _ = DUMP_PATH.set(std::env::var_os("KERNSYNC_LOCKDEP_DUMP").map(PathBuf::from));
             if let Some(path) = std::env::var_os("KERNSYNC_LOCKDEP_ALLOW") {
                 persist::load_allow_file(&PathBuf::from(path));
@@ -118,7 +118,7 @@ pub fn set_limits(limits: Limits) -> Result<(), LimitsError> {
 }
 
 pub(crate) fn backtraces() -> bool {
-    BACKTRACE.load(Ordering::Relaxed)
+    backtrace::on()
 }
 
 pub(crate) fn dump_path() -> Option<&'static Path> {

@@ -11,6 +11,7 @@
 //! This layer finds things and returns them (a [`Cycle`] an edge closes, a
 //! [`Bound`] reached); it never builds or delivers a report.
 
+use super::backtrace::{self, TraceId};
 use super::chains::{self, CHAIN_SLOTS};
 use super::thread::{with_thread, Busy, ThreadState};
 use crate::class::LockClass;
@@ -122,6 +123,8 @@ struct EdgeInfo {
     held_at: Site,
     taken_at: Site,
     declared: bool,
+    /// Where the edge was born (`KERNSYNC_LOCKDEP_BACKTRACE=1`), in `traces`.
+    trace: Option<TraceId>,
 }
 
 /// What a suppression matches a class by.
@@ -159,6 +162,8 @@ pub(crate) struct Graph {
     pub anonymous: u32,
     /// Edges were added since the dump was last written.
     dirty: bool,
+    /// The edges' backtraces.
+    traces: backtrace::Store,
 }
 
 impl Graph {
@@ -185,6 +190,7 @@ impl Graph {
             limits: Limits::DEFAULT,
             anonymous: 0,
             dirty: false,
+            traces: backtrace::Store::default(),
         }
     }
 
@@ -293,6 +299,9 @@ impl Graph {
         )
         .map_err(|Exhausted| Bound::Search)?;
         let id = self.edges.len() as u32;
+        let trace = (!declared)
+            .then(|| self.traces.capture(taken_at.location()))
+            .flatten();
         self.edges.push(EdgeInfo {
             from,
             to,
@@ -301,6 +310,7 @@ impl Graph {
             held_at,
             taken_at,
             declared,
+            trace,
         });
         self.edge_ids.insert((from, to, kind), id);
         self.nodes[from as usize].out.push(Out { to, kind, id });
@@ -448,7 +458,16 @@ impl Graph {
             held_at: e.held_at,
             taken_at: e.taken_at,
             declared: e.declared,
+            backtrace: e.trace.map(|t| self.traces.get(t)),
+            held_in: self.traces.function(e.held_at.location()),
+            taken_in: e.trace.and_then(|t| self.traces.first_function(t)),
         }
+    }
+
+    /// The function seen taking a lock at `site`, if a backtrace was
+    /// taken there (a new edge into it).
+    pub fn function_at(&self, site: Site) -> Option<std::sync::Arc<str>> {
+        self.traces.function(site.location())
     }
 
     /// The graph as a snapshot.

@@ -10,13 +10,14 @@
 //! |---|---|---|---|
 //! | 1 | `entry` | the held-entry format: `EntryId`'s bit table, `ClassBits`, `Acq`, `Held` | — |
 //! | 1 | `chains` | the chain cache (validated held sequences) | — |
+//! | 1 | `backtrace` | backtraces trimmed to the user's code, their store (one per edge) | — |
 //! | 2 | `thread` | the per-thread held stack, its fast push and pop, scopes | 1 |
 //! | 2 | `deferred` | acquisitions kept from inside the allocator | 1, 2 `thread` |
 //! | 3 | `graph` | classes, nodes, edges, suppressions, reported-once set, bounds | 1–2 |
 //! | 3 | `classes` | from a `LockMap`'s key to a class (registration, site cache) | 1–3 `graph` |
 //! | 4 | `rules` | one function per rule, returning `Finding`s | 1–3 |
 //! | 4 | `persist` | the allow file and the graph dump | 3 |
-//! | 5 | `config` | on/off, action, handler, bounds, environment | 3–4 `persist` |
+//! | 5 | `config` | on/off, action, handler, bounds, environment | 1 `backtrace`, 3–4 `persist` |
 //! | 5 | `reports` | the one builder: `Finding` → `Report` | 1–4, `config` |
 //! | 5 | `emit` | delivery: `capture`, handler or stderr, then the action | `config`, 2 |
 //! | 6 | `validate` | the engine: one fast-or-slow decision, slow paths, raising | 1–5 |
@@ -28,6 +29,7 @@
 
 mod alloc;
 mod annotate;
+mod backtrace;
 mod chains;
 mod classes;
 mod config;

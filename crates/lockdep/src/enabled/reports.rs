@@ -4,6 +4,7 @@
 //! locked (labels and edges are read from it), and delivered by the layer
 //! above only after the graph lock is dropped.
 
+use super::backtrace;
 use super::config;
 use super::entry::{Acq, How};
 use super::graph::Graph;
@@ -15,6 +16,7 @@ use crate::report::{HeldLock, Report, ReportKind, Site};
 /// The report of `f`, found on the thread whose state is `t`.
 pub(crate) fn build(g: &Graph, t: &ThreadState, f: Finding) -> Report {
     let (kind, detail, classes, acquiring) = describe(g, t, &f);
+    let backtrace = config::backtraces().then(backtrace::capture);
     let mut r = Report {
         kind,
         thread: thread_name(),
@@ -23,8 +25,11 @@ pub(crate) fn build(g: &Graph, t: &ThreadState, f: Finding) -> Report {
         acquiring: acquiring.map(|a| acquiring_lock(g, &a)),
         cycle: Vec::new(),
         held: held_list(g, t),
-        backtrace: config::backtraces()
-            .then(|| std::backtrace::Backtrace::force_capture().to_string()),
+        held_in: match &backtrace {
+            Some(bt) => held_functions(g, t, bt),
+            None => Vec::new(),
+        },
+        backtrace,
         at: site(t, &f),
     };
     if let Finding::Cycle(_, cycle) = f {
@@ -56,6 +61,20 @@ pub(crate) fn held_list(g: &Graph, t: &ThreadState) -> Vec<HeldLock> {
             class: g.label(e.id.class(), e.id.subclass()),
             mode: e.id.mode(),
             site: e.report_site(),
+        })
+        .collect()
+}
+
+/// The function that took each held lock, where known: seen at its site
+/// by an earlier backtrace, or a frame of this report's own (`bt`) there.
+fn held_functions(g: &Graph, t: &ThreadState, bt: &str) -> Vec<Option<std::sync::Arc<str>>> {
+    t.entries()
+        .map(|(e, _)| {
+            let site = e.report_site();
+            g.function_at(site).or_else(|| {
+                let at = site.location()?;
+                backtrace::function_at(bt, at).map(Into::into)
+            })
         })
         .collect()
 }
