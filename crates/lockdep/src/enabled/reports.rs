@@ -15,8 +15,12 @@ use crate::report::{HeldLock, Report, ReportKind, Site};
 
 /// The report of `f`, found on the thread whose state is `t`.
 pub(crate) fn build(g: &Graph, t: &ThreadState, f: Finding) -> Report {
-    let (kind, detail, classes, acquiring) = describe(g, t, &f);
     let backtrace = config::backtraces().then(backtrace::capture);
+    let (kind, mut detail, classes, acquiring) = describe(g, t, &f);
+    if let Finding::AllocForbidden(Site::Allocation, _) = f {
+        // No line of its own: the stack says where, when there is one.
+        detail = detail.replacen(ALLOCATION, &allocation(backtrace.as_deref()), 1);
+    }
     let mut r = Report {
         kind,
         thread: thread_name(),
@@ -102,6 +106,25 @@ fn thread_name() -> String {
     .unwrap_or_else(|_| "<exiting>".to_owned())
 }
 
+/// Stands for an allocation through `CheckedAlloc` in a detail, until
+/// [`allocation`] says where it was.
+const ALLOCATION: &str = "an allocation through `CheckedAlloc`";
+
+/// An allocation through `CheckedAlloc`, which has no caller's line: the
+/// first frame of the (trimmed) backtrace names it, or how to get one.
+fn allocation(bt: Option<&str>) -> String {
+    let first = bt
+        .and_then(backtrace::parse)
+        .and_then(|frames| frames.first().copied());
+    match first {
+        Some(f) => match f.location {
+            Some(at) => format!("{ALLOCATION} in {} at {at}", f.function),
+            None => format!("{ALLOCATION} in {}", f.function),
+        },
+        None => format!("{ALLOCATION} (set KERNSYNC_LOCKDEP_BACKTRACE=1 to see where)"),
+    }
+}
+
 const OFF_FROM_NOW: &str = "validation is off from now on (the locks keep working)";
 
 /// What a report says: kind, detail, classes, and the acquisition under way.
@@ -162,7 +185,10 @@ fn describe(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
                     None => ("inside a no_alloc scope".to_owned(), Vec::new()),
                 },
             };
-            let detail = format!("allocation at {site} {why}");
+            let detail = match site {
+                Site::Allocation => format!("{ALLOCATION} {why}"),
+                _ => format!("allocation at {site} {why}"),
+            };
             (AllocUnderNoAlloc, detail, classes, None)
         }
         Finding::HeldAtExit => {
