@@ -91,6 +91,10 @@ impl LockMap {
         LockMap
     }
     #[inline(always)]
+    pub const fn with_kind(self, _kind: &'static crate::LockKind) -> LockMap {
+        self
+    }
+    #[inline(always)]
     pub fn acquire(&self, _mode: Mode) -> Held {
         Held
     }

@@ -5,6 +5,7 @@ mod class;
 mod cycle;
 pub mod export;
 mod json;
+mod kind;
 mod limits;
 mod mode;
 mod report;
@@ -33,6 +34,7 @@ pub use imp::{
     might_sleep, no_alloc, set_action, set_handler, set_limits, unused_suppressions, CheckedAlloc,
     Held, HeldAs, LockMap, COMPILED_IN,
 };
+pub use kind::LockKind;
 pub use limits::{Limits, LimitsError, MAX_DEPTH};
 pub use mode::{DepKind, Mode};
 pub use report::{Action, Dependency, HeldLock, Report, ReportKind, Site};

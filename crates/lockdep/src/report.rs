@@ -210,6 +210,7 @@ pub struct Report {
     pub(crate) held_in: Vec<Option<Arc<str>>>,
     pub(crate) backtrace: Option<String>,
     pub(crate) at: Option<Site>,
+    pub(crate) hint: Option<String>,
 }
 
 impl Report {
@@ -264,6 +265,13 @@ impl Report {
         self.held_in.get(i)?.as_deref()
     }
 
+    /// What to do about it, fitted to what the lock offers (its type's
+    /// [`LockKind`](crate::LockKind)): the method to call instead, or that no
+    /// annotation can help. `None` when there is no advice beyond the report.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
     /// Where the problem was found: the lock call (acquisition, release,
     /// assertion, allocation) that raised it; for a lock freed while held
     /// or a thread exiting with locks held, where the (first) lock was
@@ -303,16 +311,8 @@ impl Report {
                     let _ = writeln!(s, "  {}({});", first.mode.verb(), first.class);
                     let _ = writeln!(s, "  {}({});", new.mode.verb(), new.class);
                     let _ = writeln!(s, "\n *** DEADLOCK ***\n");
-                    if first.mode.is_shared() && new.mode == Mode::Read {
-                        // A read under a read of the same lock: a waiting
-                        // writer between them deadlocks a fair lock.
-                        let _ = writeln!(
-                            s,
-                            " A writer waiting between the two reads blocks the second;\n \
-                             use a recursive read (read_recursive) if it must nest"
-                        );
-                    } else {
-                        let _ = writeln!(s, " May be due to missing lock nesting notation");
+                    if let Some(hint) = &self.hint {
+                        let _ = writeln!(s, " {hint}");
                     }
                     s
                 }

@@ -112,7 +112,9 @@ fn allocation_in_a_no_alloc_scope_is_reported_at_once() {
             // No `<allocation>` placeholder where a line would be: what it is,
             // and how to see where.
             assert!(!r.detail().contains("<allocation>"), "{}", r.detail());
-            assert!(r.detail().starts_with("an allocation through `CheckedAlloc`"));
+            assert!(r
+                .detail()
+                .starts_with("an allocation through `CheckedAlloc`"));
             assert!(r.detail().contains("KERNSYNC_LOCKDEP_BACKTRACE=1"));
             assert!(r.detail().contains(file!()), "{}", r.detail());
             // An allocation has no site of its own: one report per scope.

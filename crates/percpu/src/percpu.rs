@@ -1,5 +1,6 @@
 //! `PercpuRwSem<T>`: the order-checked read-mostly lock.
 
+use kernsync_lockdep::LockKind;
 use std::time::{Duration, Instant};
 
 use kernsync_rwsem::Checked;
@@ -59,7 +60,20 @@ pub struct PercpuRwSem<T: ?Sized> {
     inner: lock_api::RwLock<CheckedRawPercpuRwSem, T>,
 }
 
-kernsync_rwsem::checked_lock_impls!(PercpuRwSem(lock_api::RwLock, RawPercpuRwSem), try = try_read);
+kernsync_rwsem::checked_lock_impls!(PercpuRwSem(lock_api::RwLock, RawPercpuRwSem), try = try_read, kind = PERCPU_RWSEM);
+
+/// What a [`PercpuRwSem`] offers, for the validator's hints: reads that are
+/// nearly free, and nothing else (no recursive or upgradable read, no
+/// nesting annotations).
+const PERCPU_RWSEM: LockKind = LockKind {
+    name: "PercpuRwSem",
+    recursive_read: None,
+    upgradable_read: None,
+    nested: None,
+    nest_lock: None,
+    ordered: None,
+    named: Some("PercpuRwSem::named"),
+};
 
 impl<T: ?Sized> PercpuRwSem<T> {
     #[inline]

@@ -21,18 +21,16 @@
 #[doc(hidden)]
 #[macro_export]
 macro_rules! checked_lock_impls {
-    ($Lock:ident($($inner:ident)::+, $Raw:ty), try = $try:ident) => {
+    ($Lock:ident($($inner:ident)::+, $Raw:ty), try = $try:ident, kind = $KIND:path) => {
         impl<T> $Lock<T> {
             /// A lock holding `value`, of the class named by the caller's line.
             #[inline]
             #[track_caller]
             pub const fn new(value: T) -> $Lock<T> {
-                $Lock {
-                    inner: $($inner)::+::from_raw(
-                        $crate::Checked::at_site(<$Raw>::new(), ::core::panic::Location::caller()),
-                        value,
-                    ),
-                }
+                $Lock::with_map(
+                    value,
+                    ::kernsync_lockdep::LockMap::at_site(::core::panic::Location::caller()),
+                )
             }
 
             /// A lock holding `value`, of its own class named `name` in
@@ -50,12 +48,20 @@ macro_rules! checked_lock_impls {
             }
 
             /// A lock holding `value`, with the validator handle `map` (a
-            /// named or owned class, see [`LockMap`](::kernsync_lockdep::LockMap)).
+            /// named or owned class, see [`LockMap`](::kernsync_lockdep::LockMap)),
+            /// described to the validator as this type's lock.
             #[inline]
             pub const fn with_map(value: T, map: ::kernsync_lockdep::LockMap) -> $Lock<T> {
+                let map = map.with_kind(&$KIND);
                 $Lock {
                     inner: $($inner)::+::from_raw($crate::Checked::with_map(<$Raw>::new(), map), value),
                 }
+            }
+
+            /// What this type offers, as its reports' hints see it: every
+            /// method it names exists on this type.
+            pub const fn kind() -> &'static ::kernsync_lockdep::LockKind {
+                &$KIND
             }
 
             /// A lock holding `value`, of class `class` (for statics, and for
@@ -65,9 +71,7 @@ macro_rules! checked_lock_impls {
                 value: T,
                 class: &'static ::kernsync_lockdep::LockClass,
             ) -> $Lock<T> {
-                $Lock {
-                    inner: $($inner)::+::from_raw($crate::Checked::new(<$Raw>::new(), class), value),
-                }
+                $Lock::with_map(value, ::kernsync_lockdep::LockMap::new(class))
             }
 
             /// The data, consuming the lock.

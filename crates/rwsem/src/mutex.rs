@@ -1,5 +1,6 @@
 //! `Mutex<T>`: the order-checked mutex.
 
+use kernsync_lockdep::LockKind;
 use std::time::{Duration, Instant};
 
 use crate::checked::CheckedRawMutex;
@@ -36,7 +37,18 @@ pub struct Mutex<T: ?Sized> {
     inner: lock_api::Mutex<CheckedRawMutex, T>,
 }
 
-crate::checked_lock_impls!(Mutex(lock_api::Mutex, RawMutex), try = try_lock);
+crate::checked_lock_impls!(Mutex(lock_api::Mutex, RawMutex), try = try_lock, kind = MUTEX);
+
+/// What a [`Mutex`] offers, for the validator's hints.
+const MUTEX: LockKind = LockKind {
+    name: "Mutex",
+    recursive_read: None,
+    upgradable_read: None,
+    nested: Some("Mutex::lock_nested"),
+    nest_lock: Some("Mutex::lock_nest_lock"),
+    ordered: Some("Mutex::lock_ordered"),
+    named: Some("Mutex::named"),
+};
 
 impl<T: ?Sized> Mutex<T> {
     #[inline]

@@ -1,5 +1,6 @@
 //! `RwSem<T>`: the order-checked reader/writer semaphore.
 
+use kernsync_lockdep::LockKind;
 use std::time::{Duration, Instant};
 
 use crate::checked::CheckedRawRwSem;
@@ -54,7 +55,18 @@ pub struct RwSem<T: ?Sized> {
     inner: lock_api::RwLock<CheckedRawRwSem, T>,
 }
 
-crate::checked_lock_impls!(RwSem(lock_api::RwLock, RawRwSem), try = try_read);
+crate::checked_lock_impls!(RwSem(lock_api::RwLock, RawRwSem), try = try_read, kind = RWSEM);
+
+/// What an [`RwSem`] offers, for the validator's hints.
+const RWSEM: LockKind = LockKind {
+    name: "RwSem",
+    recursive_read: Some("RwSem::read_recursive"),
+    upgradable_read: Some("RwSem::upgradable_read"),
+    nested: Some("RwSem::read_nested / write_nested"),
+    nest_lock: Some("RwSem::read_nest_lock / write_nest_lock"),
+    ordered: Some("RwSem::read_ordered / write_ordered"),
+    named: Some("RwSem::named"),
+};
 
 impl<T: ?Sized> RwSem<T> {
     #[inline]

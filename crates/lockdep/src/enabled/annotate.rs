@@ -10,6 +10,7 @@ use super::thread::{with_thread, Scope, ScopeKind, PSEUDO_INSTANCE};
 use super::validate::{self, deliver, report_once};
 use super::{alloc, config};
 use crate::class::LockClass;
+use crate::kind::LockKind;
 use crate::mode::Mode;
 use crate::report::{HeldLock, ReportKind};
 use core::panic::Location;
@@ -30,7 +31,7 @@ pub fn might_lock(class: &'static LockClass, mode: Mode) {
     if !config::validating() {
         return;
     }
-    let bits = validate::resolve(ClassKey::Class(class));
+    let bits = validate::resolve(ClassKey::Class(class), &LockKind::LOCK_MAP);
     if !bits.is_validated() {
         return;
     }

@@ -9,6 +9,7 @@
 use super::entry::ClassBits;
 use super::graph::{Bound, ClassInfo, Cycle, Graph, SiteName};
 use crate::class::LockClass;
+use crate::kind::LockKind;
 use crate::table::Table;
 use core::panic::Location;
 
@@ -69,12 +70,24 @@ pub(crate) fn lookup(key: ClassKey) -> Option<ClassBits> {
 pub(crate) fn register(
     g: &mut Graph,
     key: ClassKey,
+    kind: &'static LockKind,
+    cycles: &mut Vec<Cycle>,
+) -> Result<ClassBits, Bound> {
+    let bits = register_key(g, key, kind, cycles)?;
+    g.record_kind(bits.class(), kind);
+    Ok(bits)
+}
+
+fn register_key(
+    g: &mut Graph,
+    key: ClassKey,
+    kind: &'static LockKind,
     cycles: &mut Vec<Cycle>,
 ) -> Result<ClassBits, Bound> {
     match key {
         ClassKey::Class(c) => Ok(ClassBits::new(g.register(c, cycles)?, c.flags())),
         ClassKey::Site(site, name) if !is_std_site(site) => {
-            let id = g.site_class(site, name)?;
+            let id = g.site_class(site, name, kind)?;
             if g.site_classes() < SITE_SLOTS / 2 {
                 SITES.insert(site_key(site, name), id);
             }
@@ -93,6 +106,7 @@ fn anonymous(g: &mut Graph, name: impl FnOnce(u32) -> String) -> Result<ClassBit
         name: name(g.anonymous),
         site: None,
         class: None,
+        kind: &LockKind::LOCK_MAP,
     })?;
     Ok(ClassBits::new(id, 0))
 }

@@ -17,6 +17,7 @@ use super::thread::{with_thread, Busy, ThreadState};
 use crate::class::LockClass;
 use crate::cycle::{strong_path, Exhausted, Out};
 use crate::export::{ClassNode, EdgeRecord, GraphSnapshot, SuppressionRecord};
+use crate::kind::LockKind;
 use crate::limits::{Limits, LimitsError};
 use crate::mode::{DepKind, Mode};
 use crate::report::{Dependency, Site};
@@ -107,6 +108,8 @@ pub(crate) struct ClassInfo {
     pub site: Option<&'static Location<'static>>,
     /// The `LockClass` this is, for suppressions given by reference.
     pub class: Option<&'static LockClass>,
+    /// What its locks offer (from the first lock of the class used).
+    pub kind: &'static LockKind,
 }
 
 struct NodeInfo {
@@ -172,6 +175,7 @@ impl Graph {
             name: String::new(),
             site: None,
             class: None,
+            kind: &LockKind::LOCK_MAP,
         };
         Graph {
             classes: vec![placeholder],
@@ -241,6 +245,7 @@ impl Graph {
             name: c.name().to_owned(),
             site: Some(c.site()),
             class: Some(c),
+            kind: &LockKind::LOCK_MAP,
         })?;
         // Pairs with the Acquire in `LockClass::registered_id`.
         c.id.store(id, core::sync::atomic::Ordering::Release);
@@ -367,6 +372,7 @@ impl Graph {
         &mut self,
         site: &'static Location<'static>,
         name: SiteName,
+        kind: &'static LockKind,
     ) -> Result<u32, Bound> {
         let k = (site.file(), site.line(), site.column(), name);
         if let Some(&id) = self.sites.get(&k) {
@@ -376,9 +382,27 @@ impl Graph {
             name: name.label(site),
             site: Some(site),
             class: None,
+            kind,
         })?;
         self.sites.insert(k, id);
         Ok(id)
+    }
+
+    /// Records what the locks of `class` offer, unless a lock type's
+    /// description is recorded already (the first one used wins).
+    pub fn record_kind(&mut self, class: u32, kind: &'static LockKind) {
+        if let Some(c) = self.classes.get_mut(class as usize) {
+            if core::ptr::eq(c.kind, &LockKind::LOCK_MAP) {
+                c.kind = kind;
+            }
+        }
+    }
+
+    /// What the locks of `class` offer.
+    pub fn kind(&self, class: u32) -> &'static LockKind {
+        self.classes
+            .get(class as usize)
+            .map_or(&LockKind::LOCK_MAP, |c| c.kind)
     }
 
     /// The construction site of a class made per site (not a `LockClass`,

@@ -8,6 +8,7 @@ use super::graph::SiteName;
 use super::thread::with_thread;
 use super::validate;
 use crate::class::LockClass;
+use crate::kind::LockKind;
 use crate::mode::Mode;
 use core::fmt;
 use core::panic::Location;
@@ -36,6 +37,9 @@ pub struct LockMap {
     /// was forgotten can then be moved (`drop(lock)` moves it): its held
     /// entry names the address it had when taken, usually this one.
     home: AtomicUsize,
+    /// What the lock offers, recorded with the class at its first use so
+    /// a report's advice fits the lock (see [`LockMap::with_kind`]).
+    kind: &'static LockKind,
 }
 
 impl LockMap {
@@ -105,7 +109,16 @@ impl LockMap {
             cache: AtomicU64::new(0),
             serial: AtomicU32::new(0),
             home: AtomicUsize::new(0),
+            kind: &LockKind::LOCK_MAP,
         }
+    }
+
+    /// The same handle, for a lock of kind `kind`: a lock type passes its
+    /// `const` description here, so reports suggest only what it offers
+    /// (a recursive read, an upgradable read, nesting annotations).
+    pub const fn with_kind(mut self, kind: &'static LockKind) -> LockMap {
+        self.kind = kind;
+        self
     }
 
     /// A handle with a class of its own, made on first use (for locks built
@@ -133,7 +146,7 @@ impl LockMap {
     #[cold]
     #[track_caller]
     fn resolve(&self) -> ClassBits {
-        let bits = validate::resolve(self.key);
+        let bits = validate::resolve(self.key, self.kind);
         if bits != ClassBits::UNRESOLVED {
             self.serial
                 .store(validate::first_use(self.instance()), Ordering::Relaxed);

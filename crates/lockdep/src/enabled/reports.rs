@@ -11,6 +11,7 @@ use super::graph::Graph;
 use super::rules::{Broken, Finding};
 use super::thread::ThreadState;
 use crate::limits::MAX_DEPTH;
+use crate::mode::Mode;
 use crate::report::{HeldLock, Report, ReportKind, Site};
 
 /// The report of `f`, found on the thread whose state is `t`.
@@ -35,11 +36,51 @@ pub(crate) fn build(g: &Graph, t: &ThreadState, f: Finding) -> Report {
         },
         backtrace,
         at: site(t, &f),
+        hint: hint(g, &f),
     };
     if let Finding::Cycle(_, cycle) = f {
         r.cycle = cycle.0.iter().map(|&e| g.dependency(e)).collect();
     }
     r
+}
+
+/// What to do about `f`, from what its lock offers (its kind): a hint names
+/// only methods the lock's type has, and says so when no annotation helps.
+fn hint(g: &Graph, f: &Finding) -> Option<String> {
+    let Finding::Acquire(a, broken) = f else {
+        return None;
+    };
+    let k = g.kind(a.class.class());
+    let (lock, never) = (k.name, "no nesting annotation can change that");
+    Some(match broken {
+        Broken::SameLock(e) if e.id.mode().is_shared() && a.mode == Mode::Read => {
+            match k.recursive_read {
+                Some(m) => format!("A writer waiting between the two reads blocks the second: take the inner one with a recursive read ({m}) if it must nest."),
+                None => format!("A writer waiting between the two reads blocks the second, and {lock} has no recursive read: take the read once and pass the guard down."),
+            }
+        }
+        Broken::SameLock(e) if e.id.mode().is_shared() => match k.upgradable_read {
+            Some(m) => format!("A write under a read of the same lock waits for that read, and {never}: take the read with {m} and upgrade it, or drop the read before writing."),
+            None => format!("A write under a read of the same lock waits for that read, and {never}: drop the read before writing."),
+        },
+        Broken::SameLock(_) => format!("{lock} is not reentrant: taking it again waits for itself, and {never}. Use the guard you hold (pass it down), or drop it first."),
+        Broken::SameClass(_) => {
+            let mut ways: Vec<String> = Vec::new();
+            ways.extend(k.nested.map(|m| format!("{m} (a subclass)")));
+            ways.extend(k.nest_lock.map(|m| format!("{m} (many under one outer lock)")));
+            ways.extend(k.ordered.map(|m| format!("{m} (a stated key order)")));
+            let named = k.named.map_or(String::new(), |m| format!("give each lock its own class ({m}), or "));
+            if ways.is_empty() {
+                format!("{lock} has no nesting annotations: {named}do not nest two locks of one class.")
+            } else {
+                format!("If two locks of this class are always taken in one order, say so: {}; otherwise {named}take them one at a time.", ways.join(", "))
+            }
+        }
+        Broken::UpgradeTwice => format!("The upgrade waits for every other reader of this {lock}, this thread's other hold of it included: release that one first."),
+        Broken::NestNotHeld => "Take the nest lock (the outer lock passed in) before the locks nested under it.".to_owned(),
+        Broken::OutOfOrder(_) => "Take locks of this class in increasing key order, or release the one with the larger key first.".to_owned(),
+        Broken::SleepInAtomic => return None,
+    })
 }
 
 /// Where the problem of `f` was found (see `Report::site`).

@@ -18,6 +18,7 @@ use super::persist;
 use super::reports;
 use super::rules::{self, Finding};
 use super::thread::{with_thread, Busy, NoUnwind, ThreadState};
+use crate::kind::LockKind;
 use crate::limits::MAX_DEPTH;
 use crate::mode::Mode;
 use crate::report::{Report, ReportKind};
@@ -83,7 +84,7 @@ fn exhausted(b: graph::Bound) -> Finding {
 /// that contradict each other and a class bound reached.
 #[cold]
 #[track_caller]
-pub(crate) fn resolve(key: ClassKey) -> ClassBits {
+pub(crate) fn resolve(key: ClassKey, kind: &'static LockKind) -> ClassBits {
     if graph::entered() && !matches!(key, ClassKey::Class(_)) {
         return ClassBits::UNRESOLVED;
     }
@@ -97,7 +98,7 @@ pub(crate) fn resolve(key: ClassKey) -> ClassBits {
         // The validator's own work throughout: its allocations are its own.
         let _busy = Busy::enter(t);
         let mut cycles = Vec::new();
-        let r = with_graph(|g| classes::register(g, key, &mut cycles));
+        let r = with_graph(|g| classes::register(g, key, kind, &mut cycles));
         let mut raised = Raised::new();
         for cycle in cycles {
             let first = |g: &mut Graph| rules::new_cycle(g, &cycle);
