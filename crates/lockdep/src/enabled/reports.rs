@@ -6,7 +6,7 @@
 
 use super::backtrace;
 use super::config;
-use super::entry::{Acq, How};
+use super::entry::{Acq, Entry, How};
 use super::graph::Graph;
 use super::rules::{Broken, Finding};
 use super::thread::ThreadState;
@@ -211,27 +211,7 @@ fn describe(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
             let detail = format!("might_sleep() at {site} in an atomic context");
             (SleepInAtomic, detail, Vec::new(), None)
         }
-        Finding::AllocForbidden(site, culprit) => {
-            let (why, classes) = match culprit {
-                Some(e) => {
-                    let name = g.label(e.id.class(), e.id.subclass());
-                    let why = format!("holding no-alloc lock \"{name}\" taken at {}", e.site);
-                    (why, vec![name])
-                }
-                None => match t.no_alloc_site() {
-                    Some(s) => (
-                        format!("inside the no_alloc scope entered at {s}"),
-                        Vec::new(),
-                    ),
-                    None => ("inside a no_alloc scope".to_owned(), Vec::new()),
-                },
-            };
-            let detail = match site {
-                Site::Allocation => format!("{ALLOCATION} {why}"),
-                _ => format!("allocation at {site} {why}"),
-            };
-            (AllocUnderNoAlloc, detail, classes, None)
-        }
+        Finding::AllocForbidden(site, culprit) => alloc_text(g, t, *site, culprit.as_ref()),
         Finding::HeldAtExit => {
             let names: Vec<String> = held_list(g, t).into_iter().map(|h| h.class).collect();
             let detail = format!(
@@ -260,6 +240,31 @@ fn describe(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
             (AssertionFailed, detail, classes.clone(), None)
         }
     }
+}
+
+/// The text of an allocation where allocating is forbidden, under the
+/// no-alloc entry `culprit` (or inside a `no_alloc` scope).
+fn alloc_text(g: &Graph, t: &ThreadState, site: Site, culprit: Option<&Entry>) -> Text {
+    use ReportKind::*;
+    let (why, classes) = match culprit {
+        Some(e) => {
+            let name = g.label(e.id.class(), e.id.subclass());
+            let why = format!("holding no-alloc lock \"{name}\" taken at {}", e.site);
+            (why, vec![name])
+        }
+        None => match t.no_alloc_site() {
+            Some(s) => (
+                format!("inside the no_alloc scope entered at {s}"),
+                Vec::new(),
+            ),
+            None => ("inside a no_alloc scope".to_owned(), Vec::new()),
+        },
+    };
+    let detail = match site {
+        Site::Allocation => format!("{ALLOCATION} {why}"),
+        _ => format!("allocation at {site} {why}"),
+    };
+    (AllocUnderNoAlloc, detail, classes, None)
 }
 
 /// The text of the rule `broken` by the acquisition (or upgrade) `a`.
