@@ -50,9 +50,14 @@ fn capture_all_collects_every_threads_reports() {
     let leaked = fresh("all.leaked");
     let ((), reports) = capture_all(|| {
         std::thread::scope(|s| {
+            // `join` waits for the thread's exit (its thread-local
+            // destructors, where the check runs); a scope's own wait at its
+            // end does not.
             s.spawn(|| {
                 let _never_released = leaked.acquire(Mode::Write);
-            });
+            })
+            .join()
+            .unwrap();
         });
     });
     assert_eq!(

@@ -67,9 +67,12 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
 }
 
 /// Runs `f` and returns the reports raised on *every* thread meanwhile,
-/// instead of acting on them: threads `f` spawns (joined before `f`
-/// returns), thread-exit reports included (collected, where outside a
-/// capture they would abort), and any other thread of the process. A
+/// instead of acting on them: threads `f` spawns, thread-exit reports
+/// included (collected, where outside a capture they would abort), and any
+/// other thread of the process. A thread's exit check runs in its
+/// thread-local destructors: `JoinHandle::join` waits for them, but the
+/// implicit wait at the end of `thread::scope` does not, so join a thread
+/// whose exit report you expect before `f` returns. A
 /// thread inside its own [`capture`] keeps its reports there. Two
 /// `capture_all`s run one after the other (a process-wide lock); tests that
 /// run in parallel with one contribute their reports to it, so give such a
