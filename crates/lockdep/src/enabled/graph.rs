@@ -392,7 +392,9 @@ impl Graph {
     /// description is recorded already (the first one used wins).
     pub fn record_kind(&mut self, class: u32, kind: &'static LockKind) {
         if let Some(c) = self.classes.get_mut(class as usize) {
-            if core::ptr::eq(c.kind, &LockKind::LOCK_MAP) {
+            // By value: a promoted `const` may have one address per codegen
+            // unit, so the default is not one address.
+            if *c.kind == LockKind::LOCK_MAP {
                 c.kind = kind;
             }
         }
