@@ -13,9 +13,9 @@ use kernsync_rwsem::Mutex;
 #[cfg(loom)]
 use loom_writers::Mutex;
 
-use crate::blocking::OWNER;
 use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};
 use crate::registration::{sealed, RegistrationOn};
+use crate::OWNER;
 
 /// The class of the writers' mutex of chains made by
 /// [`AtomicNotifierChain::new`]: one for all of them, which is sound because
@@ -268,8 +268,7 @@ impl<E: ?Sized + 'static> fmt::Debug for AtomicNotifierChain<E> {
 /// parking lot) with the one method the chain uses.
 #[cfg(loom)]
 mod loom_writers {
-    use core::panic::Location;
-    use kernsync_lockdep::{LockClass, LockMap};
+    use kernsync_lockdep::LockClass;
     use kernsync_rwsem::RawMutex;
 
     /// `kernsync_rwsem::Mutex<T>`, reduced to `with_class` (the class is

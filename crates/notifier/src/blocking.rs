@@ -7,8 +7,8 @@ use std::sync::Arc;
 use core::panic::Location;
 use kernsync_lockdep::{LockClass, LockMap};
 
-/// What a chain's lock is called in reports, before its name or site.
-pub(crate) const OWNER: &str = "notifier chain";
+use crate::OWNER;
+
 use kernsync_percpu::PercpuRwSem;
 
 use crate::node::{free_chain, free_node, List, Node, Outcome, Prepared, Verdict};

@@ -10,6 +10,10 @@ mod node;
 mod registration;
 mod warm;
 
+/// What a chain's internal lock is called in reports, before the chain's
+/// name or construction site: `notifier chain <name or file:line:col>`.
+const OWNER: &str = "notifier chain";
+
 pub use atomic::{ArcAtomicRegistration, AtomicNotifierChain, AtomicRegistration};
 #[cfg(not(loom))]
 pub use blocking::{ArcRegistration, NotifierChain, Registration};
