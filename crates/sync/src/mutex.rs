@@ -169,8 +169,9 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
             Err(TryLockError::Poisoned(err)) => {
                 d.field("data", &&**err.get_ref());
             }
+            // Quoted, as std 1.95's `Mutex` prints it (its `RwLock` does not).
             Err(TryLockError::WouldBlock) => {
-                d.field("data", &format_args!("<locked>"));
+                d.field("data", &"<locked>");
             }
         }
         d.field("poisoned", &self.poison.get());

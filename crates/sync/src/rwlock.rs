@@ -22,11 +22,12 @@ use crate::poison::{self, map_result};
 /// ```
 /// use kernsync_sync::RwLock;
 /// let lock = RwLock::new(5);
-/// {
-///     let r1 = lock.read().unwrap();
-///     let r2 = lock.read().unwrap();
-///     assert_eq!(*r1 + *r2, 10);
-/// }
+/// std::thread::scope(|s| {
+///     // Readers on two threads at once (two reads nested in one thread are
+///     // reported: a writer waiting between them would deadlock).
+///     let other = s.spawn(|| *lock.read().unwrap());
+///     assert_eq!(*lock.read().unwrap() + other.join().unwrap(), 10);
+/// });
 /// *lock.write().unwrap() += 1;
 /// assert_eq!(*lock.read().unwrap(), 6);
 /// ```
