@@ -48,6 +48,11 @@ pub struct MutexGuard<'a, T: ?Sized> {
 // As std's `MutexGuard`.
 unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
+// As std's guard (a reference to an unwind-safe lock): poisoning records a
+// panic while it is held.
+impl<T: ?Sized> UnwindSafe for MutexGuard<'_, T> {}
+impl<T: ?Sized> RefUnwindSafe for MutexGuard<'_, T> {}
+
 impl<T> Mutex<T> {
     /// A mutex holding `t`, unlocked, of the class named by the caller's line.
     #[inline]

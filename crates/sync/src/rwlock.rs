@@ -64,6 +64,13 @@ unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 // As std's `RwLockWriteGuard`.
 unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
 
+// As std's: a write guard is unwind safe (a panic while it is held
+// poisons the lock); a read guard, which does not poison, only when `T` is.
+impl<T: ?Sized> UnwindSafe for RwLockWriteGuard<'_, T> {}
+impl<T: ?Sized> RefUnwindSafe for RwLockWriteGuard<'_, T> {}
+impl<T: ?Sized + RefUnwindSafe> UnwindSafe for RwLockReadGuard<'_, T> {}
+impl<T: ?Sized + RefUnwindSafe> RefUnwindSafe for RwLockReadGuard<'_, T> {}
+
 impl<T> RwLock<T> {
     /// A lock holding `t`, unlocked, of the class named by the caller's line.
     #[inline]
