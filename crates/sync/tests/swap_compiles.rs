@@ -70,3 +70,40 @@ fn every_std_sync_name_resolves() {
     let w: Weak<u8> = Weak::new();
     assert!(w.upgrade().is_none());
 }
+
+#[test]
+fn methods_have_std_signatures() {
+    use kernsync_sync::{
+        Condvar, LockResult, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        TryLockResult, WaitTimeoutResult,
+    };
+    use std::time::Duration;
+    type M = Mutex<u8>;
+    type L = RwLock<u8>;
+    let _: fn(u8) -> M = M::new;
+    let _: for<'a> fn(&'a M) -> LockResult<MutexGuard<'a, u8>> = M::lock;
+    let _: for<'a> fn(&'a M) -> TryLockResult<MutexGuard<'a, u8>> = M::try_lock;
+    let _: fn(&M) -> bool = M::is_poisoned;
+    let _: fn(&M) = M::clear_poison;
+    let _: fn(M) -> LockResult<u8> = M::into_inner;
+    let _: for<'a> fn(&'a mut M) -> LockResult<&'a mut u8> = M::get_mut;
+    let _: fn(u8) -> L = L::new;
+    let _: for<'a> fn(&'a L) -> LockResult<RwLockReadGuard<'a, u8>> = L::read;
+    let _: for<'a> fn(&'a L) -> LockResult<RwLockWriteGuard<'a, u8>> = L::write;
+    let _: for<'a> fn(&'a L) -> TryLockResult<RwLockReadGuard<'a, u8>> = L::try_read;
+    let _: for<'a> fn(&'a L) -> TryLockResult<RwLockWriteGuard<'a, u8>> = L::try_write;
+    let _: fn(&L) -> bool = L::is_poisoned;
+    let _: fn(&L) = L::clear_poison;
+    let _: fn(L) -> LockResult<u8> = L::into_inner;
+    let _: for<'a> fn(&'a mut L) -> LockResult<&'a mut u8> = L::get_mut;
+    let _: fn(RwLockWriteGuard<'static, u8>) -> RwLockReadGuard<'static, u8> =
+        RwLockWriteGuard::downgrade;
+    let _: fn() -> Condvar = Condvar::new;
+    let _: for<'a> fn(&Condvar, MutexGuard<'a, u8>) -> LockResult<MutexGuard<'a, u8>> =
+        Condvar::wait;
+    type Timed<'a> = LockResult<(MutexGuard<'a, u8>, WaitTimeoutResult)>;
+    let _: for<'a> fn(&Condvar, MutexGuard<'a, u8>, Duration) -> Timed<'a> = Condvar::wait_timeout;
+    let _: fn(&Condvar) = Condvar::notify_one;
+    let _: fn(&Condvar) = Condvar::notify_all;
+    let _: fn(&WaitTimeoutResult) -> bool = WaitTimeoutResult::timed_out;
+}
