@@ -17,3 +17,7 @@ pub use kernsync_percpu as percpu;
 /// Notifier chains with an allocating `prepare` and a non-allocating
 /// `register`: see [`kernsync_notifier`].
 pub use kernsync_notifier as notifier;
+
+/// A superset of `std::sync` whose `Mutex`, `RwLock` and `Condvar` are
+/// validated, with std's API and poisoning: see [`kernsync_sync`].
+pub use kernsync_sync as sync;

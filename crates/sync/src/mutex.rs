@@ -1,0 +1,222 @@
+//! `Mutex<T>`: std's mutex, poisoning included, over kernsync's checked
+//! mutex.
+
+use core::fmt;
+use core::ops::{Deref, DerefMut};
+use core::panic::{Location, RefUnwindSafe, UnwindSafe};
+use std::sync::{LockResult, TryLockError, TryLockResult};
+
+use kernsync_lockdep::LockMap;
+
+use crate::poison::{self, map_result};
+
+/// A mutual-exclusion lock with std's API and poisoning, whose every
+/// acquisition is checked by the lock-order validator.
+///
+/// The class of a lock made by [`Mutex::new`] (or `Default`, `From`) is its
+/// construction site, so a `static` has a class of its own; [`Mutex::named`]
+/// adds a name, for locks made at one line that nest.
+///
+/// ```
+/// use kernsync_sync::Mutex;
+/// static COUNT: Mutex<u32> = Mutex::new(0);
+/// *COUNT.lock().unwrap() += 1;
+/// assert_eq!(*COUNT.lock().unwrap(), 1);
+/// ```
+pub struct Mutex<T: ?Sized> {
+    poison: poison::Flag,
+    inner: kernsync_rwsem::Mutex<T>,
+}
+
+// As std: the lock is the unwind boundary (poisoning records a panic).
+impl<T: ?Sized> UnwindSafe for Mutex<T> {}
+impl<T: ?Sized> RefUnwindSafe for Mutex<T> {}
+
+/// A guard of a [`Mutex`]: the data, until it is dropped.
+///
+/// Dropped while its thread panics, it poisons the lock. `!Send` (as std's).
+#[must_use = "if unused the Mutex will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct MutexGuard<'a, T: ?Sized> {
+    pub(crate) inner: kernsync_rwsem::MutexGuard<'a, T>,
+    pub(crate) poison_flag: &'a poison::Flag,
+    poison: poison::Guard,
+}
+
+// SAFETY: a shared guard gives only `&T` (through `Deref`, `Debug`,
+// `Display`), which may be shared when `T: Sync`; the poison flag is atomic.
+// As std's `MutexGuard`.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+// As std's guard (a reference to an unwind-safe lock): poisoning records a
+// panic while it is held.
+impl<T: ?Sized> UnwindSafe for MutexGuard<'_, T> {}
+impl<T: ?Sized> RefUnwindSafe for MutexGuard<'_, T> {}
+
+impl<T> Mutex<T> {
+    /// A mutex holding `t`, unlocked, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    pub const fn new(t: T) -> Mutex<T> {
+        Mutex::with_map(t, LockMap::at_site(Location::caller()))
+    }
+
+    /// A mutex holding `t`, of its own class named `name` in reports (the
+    /// caller's line *and* `name`), as kernsync's `Mutex::named`.
+    #[inline]
+    #[track_caller]
+    pub const fn named(name: &'static str, t: T) -> Mutex<T> {
+        Mutex::with_map(t, LockMap::at_site_named(Location::caller(), name))
+    }
+
+    /// A mutex holding `t`, with the validator handle `map`.
+    #[inline]
+    pub const fn with_map(t: T, map: LockMap) -> Mutex<T> {
+        Mutex {
+            poison: poison::Flag::new(),
+            inner: kernsync_rwsem::Mutex::with_map(t, map),
+        }
+    }
+
+    /// The data, consuming the mutex; `Err` (holding it) if poisoned.
+    #[inline]
+    pub fn into_inner(self) -> LockResult<T> {
+        let poisoned = self.poison.get();
+        let data = self.inner.into_inner();
+        if poisoned {
+            Err(std::sync::PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    #[inline]
+    fn guard<'a>(&'a self, inner: kernsync_rwsem::MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        MutexGuard {
+            inner,
+            poison_flag: &self.poison,
+            poison: self.poison.guard(),
+        }
+    }
+
+    /// Acquires the mutex, blocking, validated before it can block. `Err`
+    /// (holding the guard: the lock is taken) if poisoned.
+    #[inline]
+    #[track_caller]
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        let guard = self.guard(self.inner.lock());
+        map_result(&self.poison, guard)
+    }
+
+    /// The lock if it can be had at once: `WouldBlock` if not, `Poisoned`
+    /// (holding the guard) if poisoned.
+    #[inline]
+    #[track_caller]
+    pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
+        match self.inner.try_lock() {
+            Some(inner) => Ok(map_result(&self.poison, self.guard(inner))?),
+            None => Err(TryLockError::WouldBlock),
+        }
+    }
+
+    /// Whether a holder panicked.
+    #[inline]
+    pub fn is_poisoned(&self) -> bool {
+        self.poison.get()
+    }
+
+    /// Clears the poison.
+    #[inline]
+    pub fn clear_poison(&self) {
+        self.poison.clear();
+    }
+
+    /// The data, through the unique borrow; `Err` (holding it) if poisoned.
+    #[inline]
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = self.poison.get();
+        let data = self.inner.get_mut();
+        if poisoned {
+            Err(std::sync::PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    /// A mutex of `T::default()`, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    fn default() -> Mutex<T> {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    /// A mutex of `t`, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    fn from(t: T) -> Mutex<T> {
+        Mutex::new(t)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Mutex");
+        match self.try_lock() {
+            Ok(guard) => {
+                d.field("data", &&*guard);
+            }
+            Err(TryLockError::Poisoned(err)) => {
+                d.field("data", &&**err.get_ref());
+            }
+            // Quoted, as std 1.95's `Mutex` prints it (its `RwLock` does not).
+            Err(TryLockError::WouldBlock) => {
+                d.field("data", &"<locked>");
+            }
+        }
+        d.field("poisoned", &self.poison.get());
+        d.finish_non_exhaustive()
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    /// Poisons the lock if the thread began panicking while holding it; the
+    /// lock is then released (by the inner guard).
+    #[inline]
+    fn drop(&mut self) {
+        self.poison_flag.done(&self.poison);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}

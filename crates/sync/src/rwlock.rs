@@ -1,0 +1,297 @@
+//! `RwLock<T>`: std's reader-writer lock, poisoning included, over
+//! kernsync's checked semaphore.
+
+use core::fmt;
+use core::mem::ManuallyDrop;
+use core::ops::{Deref, DerefMut};
+use core::panic::{Location, RefUnwindSafe, UnwindSafe};
+use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+
+use kernsync_lockdep::LockMap;
+
+use crate::poison::{self, map_result};
+
+/// A reader-writer lock with std's API and poisoning, whose every
+/// acquisition is checked by the lock-order validator.
+///
+/// Underneath is kernsync's task-fair `RwSem`: a waiting writer blocks new
+/// readers, so a read is a `Read` for the validator (a read taken again
+/// while a writer waits deadlocks, as with std's lock on Linux). Only a
+/// writer's panic poisons the lock, as std's.
+///
+/// ```
+/// use kernsync_sync::RwLock;
+/// let lock = RwLock::new(5);
+/// std::thread::scope(|s| {
+///     // Readers on two threads at once (two reads nested in one thread are
+///     // reported: a writer waiting between them would deadlock).
+///     let other = s.spawn(|| *lock.read().unwrap());
+///     assert_eq!(*lock.read().unwrap() + other.join().unwrap(), 10);
+/// });
+/// *lock.write().unwrap() += 1;
+/// assert_eq!(*lock.read().unwrap(), 6);
+/// ```
+pub struct RwLock<T: ?Sized> {
+    poison: poison::Flag,
+    inner: kernsync_rwsem::RwSem<T>,
+}
+
+// As std: the lock is the unwind boundary (poisoning records a panic).
+impl<T: ?Sized> UnwindSafe for RwLock<T> {}
+impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
+
+/// A shared guard of a [`RwLock`]. `!Send` (as std's); never poisons.
+#[must_use = "if unused the RwLock will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    inner: kernsync_rwsem::RwSemReadGuard<'a, T>,
+}
+
+/// An exclusive guard of a [`RwLock`]: dropped while its thread panics, it
+/// poisons the lock. `!Send` (as std's).
+#[must_use = "if unused the RwLock will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    inner: kernsync_rwsem::RwSemWriteGuard<'a, T>,
+    poison_flag: &'a poison::Flag,
+    poison: poison::Guard,
+}
+
+// SAFETY: a shared read guard gives only `&T`, which may be shared when
+// `T: Sync`. As std's `RwLockReadGuard`.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+// SAFETY: a shared write guard gives only `&T`; the poison flag is atomic.
+// As std's `RwLockWriteGuard`.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
+
+// As std's: a write guard is unwind safe (a panic while it is held
+// poisons the lock); a read guard, which does not poison, only when `T` is.
+impl<T: ?Sized> UnwindSafe for RwLockWriteGuard<'_, T> {}
+impl<T: ?Sized> RefUnwindSafe for RwLockWriteGuard<'_, T> {}
+impl<T: ?Sized + RefUnwindSafe> UnwindSafe for RwLockReadGuard<'_, T> {}
+impl<T: ?Sized + RefUnwindSafe> RefUnwindSafe for RwLockReadGuard<'_, T> {}
+
+impl<T> RwLock<T> {
+    /// A lock holding `t`, unlocked, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    pub const fn new(t: T) -> RwLock<T> {
+        RwLock::with_map(t, LockMap::at_site(Location::caller()))
+    }
+
+    /// A lock holding `t`, of its own class named `name` in reports (the
+    /// caller's line *and* `name`).
+    #[inline]
+    #[track_caller]
+    pub const fn named(name: &'static str, t: T) -> RwLock<T> {
+        RwLock::with_map(t, LockMap::at_site_named(Location::caller(), name))
+    }
+
+    /// A lock holding `t`, with the validator handle `map`.
+    #[inline]
+    pub const fn with_map(t: T, map: LockMap) -> RwLock<T> {
+        RwLock {
+            poison: poison::Flag::new(),
+            inner: kernsync_rwsem::RwSem::with_map(t, map),
+        }
+    }
+
+    /// The data, consuming the lock; `Err` (holding it) if poisoned.
+    #[inline]
+    pub fn into_inner(self) -> LockResult<T> {
+        let poisoned = self.poison.get();
+        let data = self.inner.into_inner();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    #[inline]
+    fn write_guard<'a>(
+        &'a self,
+        inner: kernsync_rwsem::RwSemWriteGuard<'a, T>,
+    ) -> RwLockWriteGuard<'a, T> {
+        RwLockWriteGuard {
+            inner,
+            poison_flag: &self.poison,
+            poison: self.poison.guard(),
+        }
+    }
+
+    /// Shared access, blocking (behind a waiting writer). `Err` (holding
+    /// the guard) if poisoned.
+    #[inline]
+    #[track_caller]
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        let inner = self.inner.read();
+        map_result(&self.poison, RwLockReadGuard { inner })
+    }
+
+    /// Shared access if it can be had at once.
+    #[inline]
+    #[track_caller]
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        match self.inner.try_read() {
+            Some(inner) => Ok(map_result(&self.poison, RwLockReadGuard { inner })?),
+            None => Err(TryLockError::WouldBlock),
+        }
+    }
+
+    /// Exclusive access, blocking. `Err` (holding the guard) if poisoned.
+    #[inline]
+    #[track_caller]
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        let guard = self.write_guard(self.inner.write());
+        map_result(&self.poison, guard)
+    }
+
+    /// Exclusive access if it can be had at once.
+    #[inline]
+    #[track_caller]
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        match self.inner.try_write() {
+            Some(inner) => Ok(map_result(&self.poison, self.write_guard(inner))?),
+            None => Err(TryLockError::WouldBlock),
+        }
+    }
+
+    /// Whether a writer panicked.
+    #[inline]
+    pub fn is_poisoned(&self) -> bool {
+        self.poison.get()
+    }
+
+    /// Clears the poison.
+    #[inline]
+    pub fn clear_poison(&self) {
+        self.poison.clear();
+    }
+
+    /// The data, through the unique borrow; `Err` (holding it) if poisoned.
+    #[inline]
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = self.poison.get();
+        let data = self.inner.get_mut();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    /// A lock of `T::default()`, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    fn default() -> RwLock<T> {
+        RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    /// A lock of `t`, of the class named by the caller's line.
+    #[inline]
+    #[track_caller]
+    fn from(t: T) -> RwLock<T> {
+        RwLock::new(t)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RwLock");
+        match self.try_read() {
+            Ok(guard) => {
+                d.field("data", &&*guard);
+            }
+            Err(TryLockError::Poisoned(err)) => {
+                d.field("data", &&**err.get_ref());
+            }
+            Err(TryLockError::WouldBlock) => {
+                d.field("data", &format_args!("<locked>"));
+            }
+        }
+        d.field("poisoned", &self.poison.get());
+        d.finish_non_exhaustive()
+    }
+}
+
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns the write guard into a read guard at once: no writer can take
+    /// the lock in between (std's `RwLockWriteGuard::downgrade`). For the
+    /// validator the held lock becomes a `Read`.
+    #[track_caller]
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let s = ManuallyDrop::new(s);
+        // SAFETY: `s` is never used or dropped again, so the inner guard is
+        // moved out exactly once; the other fields are a reference and a
+        // `bool` with no drop glue. The poison state is dropped unchecked,
+        // as std's downgrade does.
+        let inner = unsafe { core::ptr::read(&s.inner) };
+        RwLockReadGuard {
+            inner: kernsync_rwsem::RwSemWriteGuard::downgrade(inner),
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    /// Poisons the lock if the thread began panicking while holding it.
+    #[inline]
+    fn drop(&mut self) {
+        self.poison_flag.done(&self.poison);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}

@@ -1,0 +1,54 @@
+//! The std-shaped locks report to the validator: an ABBA on two of them in
+//! one thread is one circular dependency.
+#![cfg(any(debug_assertions, feature = "lockdep"))]
+
+use kernsync_lockdep::{capture, ReportKind};
+use kernsync_sync::{Condvar, Mutex, RwLock};
+use std::time::Duration;
+
+#[test]
+fn an_abba_on_two_mutexes_is_one_circular_dependency() {
+    let a = Mutex::new(0);
+    let b = Mutex::new(0);
+    let ((), reports) = capture(|| {
+        {
+            let _a = a.lock().unwrap();
+            let _b = b.lock().unwrap();
+        }
+        let _b = b.lock().unwrap();
+        let _a = a.lock().unwrap();
+    });
+    let kinds: Vec<_> = reports.iter().map(|r| r.kind()).collect();
+    assert_eq!(kinds, [ReportKind::CircularDependency], "{reports:#?}");
+}
+
+#[test]
+fn an_abba_between_a_rwlock_write_and_a_mutex_is_reported() {
+    let a = RwLock::new(0);
+    let b = Mutex::new(0);
+    let ((), reports) = capture(|| {
+        {
+            let _a = a.write().unwrap();
+            let _b = b.lock().unwrap();
+        }
+        let _b = b.lock().unwrap();
+        let _a = a.write().unwrap();
+    });
+    let kinds: Vec<_> = reports.iter().map(|r| r.kind()).collect();
+    assert_eq!(kinds, [ReportKind::CircularDependency], "{reports:#?}");
+}
+
+#[test]
+fn a_condvar_wait_is_a_release_and_reacquire_with_no_report() {
+    let outer = Mutex::new(());
+    let m = Mutex::new(());
+    let cv = Condvar::new();
+    let ((), reports) = capture(|| {
+        let _o = outer.lock().unwrap();
+        let g = m.lock().unwrap();
+        let (g, r) = cv.wait_timeout(g, Duration::from_millis(1)).unwrap();
+        assert!(r.timed_out());
+        drop(g);
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
