@@ -95,6 +95,10 @@ impl LockMap {
         self
     }
     #[inline(always)]
+    pub const fn or_kind(self, _kind: &'static crate::LockKind) -> LockMap {
+        self
+    }
+    #[inline(always)]
     pub fn acquire(&self, _mode: Mode) -> Held {
         Held
     }

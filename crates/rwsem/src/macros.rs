@@ -49,10 +49,11 @@ macro_rules! checked_lock_impls {
 
             /// A lock holding `value`, with the validator handle `map` (a
             /// named or owned class, see [`LockMap`](::kernsync_lockdep::LockMap)),
-            /// described to the validator as this type's lock.
+            /// described to the validator as this type's lock unless `map`
+            /// carries a description already (a type built on this one).
             #[inline]
             pub const fn with_map(value: T, map: ::kernsync_lockdep::LockMap) -> $Lock<T> {
-                let map = map.with_kind(&$KIND);
+                let map = map.or_kind(&$KIND);
                 $Lock {
                     inner: $($inner)::+::from_raw($crate::Checked::with_map(<$Raw>::new(), map), value),
                 }

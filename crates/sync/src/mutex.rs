@@ -6,7 +6,7 @@ use core::ops::{Deref, DerefMut};
 use core::panic::{Location, RefUnwindSafe, UnwindSafe};
 use std::sync::{LockResult, TryLockError, TryLockResult};
 
-use kernsync_lockdep::LockMap;
+use kernsync_lockdep::{LockKind, LockMap};
 
 use crate::poison::{self, map_result};
 
@@ -53,6 +53,18 @@ unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 impl<T: ?Sized> UnwindSafe for MutexGuard<'_, T> {}
 impl<T: ?Sized> RefUnwindSafe for MutexGuard<'_, T> {}
 
+/// What this `Mutex` offers, for the validator's hints: std's surface has
+/// no nesting annotations, so hints point at [`Mutex::named`].
+const MUTEX: LockKind = LockKind {
+    name: "Mutex",
+    recursive_read: None,
+    upgradable_read: None,
+    nested: None,
+    nest_lock: None,
+    ordered: None,
+    named: Some("kernsync::sync::Mutex::named"),
+};
+
 impl<T> Mutex<T> {
     /// A mutex holding `t`, unlocked, of the class named by the caller's line.
     #[inline]
@@ -74,7 +86,7 @@ impl<T> Mutex<T> {
     pub const fn with_map(t: T, map: LockMap) -> Mutex<T> {
         Mutex {
             poison: poison::Flag::new(),
-            inner: kernsync_rwsem::Mutex::with_map(t, map),
+            inner: kernsync_rwsem::Mutex::with_map(t, map.or_kind(&MUTEX)),
         }
     }
 

@@ -7,7 +7,7 @@ use core::ops::{Deref, DerefMut};
 use core::panic::{Location, RefUnwindSafe, UnwindSafe};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
-use kernsync_lockdep::LockMap;
+use kernsync_lockdep::{LockKind, LockMap};
 
 use crate::poison::{self, map_result};
 
@@ -71,6 +71,18 @@ impl<T: ?Sized> RefUnwindSafe for RwLockWriteGuard<'_, T> {}
 impl<T: ?Sized + RefUnwindSafe> UnwindSafe for RwLockReadGuard<'_, T> {}
 impl<T: ?Sized + RefUnwindSafe> RefUnwindSafe for RwLockReadGuard<'_, T> {}
 
+/// What this `RwLock` offers, for the validator's hints: std's surface
+/// has no recursive or upgradable read and no nesting annotations.
+const RWLOCK: LockKind = LockKind {
+    name: "RwLock",
+    recursive_read: None,
+    upgradable_read: None,
+    nested: None,
+    nest_lock: None,
+    ordered: None,
+    named: Some("kernsync::sync::RwLock::named"),
+};
+
 impl<T> RwLock<T> {
     /// A lock holding `t`, unlocked, of the class named by the caller's line.
     #[inline]
@@ -92,7 +104,7 @@ impl<T> RwLock<T> {
     pub const fn with_map(t: T, map: LockMap) -> RwLock<T> {
         RwLock {
             poison: poison::Flag::new(),
-            inner: kernsync_rwsem::RwSem::with_map(t, map),
+            inner: kernsync_rwsem::RwSem::with_map(t, map.or_kind(&RWLOCK)),
         }
     }
 

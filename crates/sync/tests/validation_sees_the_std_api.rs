@@ -52,3 +52,32 @@ fn a_condvar_wait_is_a_release_and_reacquire_with_no_report() {
     });
     assert!(reports.is_empty(), "{reports:#?}");
 }
+
+/// The hints of a report on these locks name only what std's surface (and
+/// `named`) offers: no `lock_nested`, no `read_recursive`.
+#[test]
+fn hints_name_only_what_the_std_surface_offers() {
+    let hint = |reports: Vec<kernsync_lockdep::Report>| {
+        assert_eq!(reports.len(), 1, "{reports:#?}");
+        reports[0].hint().expect("a hint").to_owned()
+    };
+    let rw = RwLock::new(0);
+    let ((), reports) = capture(|| {
+        let _a = rw.read().unwrap();
+        let _b = rw.read().unwrap(); // a second read of one lock
+    });
+    let h = hint(reports);
+    assert!(h.contains("RwLock has no recursive read"), "{h}");
+    assert!(!h.contains("read_recursive"), "{h}");
+
+    let class = kernsync_lockdep::LockClass::leak("sync.hint.mutex");
+    let map = || kernsync_lockdep::LockMap::new(class);
+    let (a, b) = (Mutex::with_map(0, map()), Mutex::with_map(0, map()));
+    let ((), reports) = capture(|| {
+        let _a = a.lock().unwrap();
+        let _b = b.lock().unwrap(); // two locks of one class, nested
+    });
+    let h = hint(reports);
+    assert!(h.contains("kernsync::sync::Mutex::named"), "{h}");
+    assert!(!h.contains("lock_nested"), "{h}");
+}

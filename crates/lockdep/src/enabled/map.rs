@@ -38,8 +38,9 @@ pub struct LockMap {
     /// entry names the address it had when taken, usually this one.
     home: AtomicUsize,
     /// What the lock offers, recorded with the class at its first use so
-    /// a report's advice fits the lock (see [`LockMap::with_kind`]).
-    kind: &'static LockKind,
+    /// a report's advice fits the lock (see [`LockMap::with_kind`]); `None`:
+    /// a `LockMap` driven directly ([`LockKind::LOCK_MAP`]).
+    kind: Option<&'static LockKind>,
 }
 
 impl LockMap {
@@ -109,7 +110,7 @@ impl LockMap {
             cache: AtomicU64::new(0),
             serial: AtomicU32::new(0),
             home: AtomicUsize::new(0),
-            kind: &LockKind::LOCK_MAP,
+            kind: None,
         }
     }
 
@@ -117,7 +118,17 @@ impl LockMap {
     /// `const` description here, so reports suggest only what it offers
     /// (a recursive read, an upgradable read, nesting annotations).
     pub const fn with_kind(mut self, kind: &'static LockKind) -> LockMap {
-        self.kind = kind;
+        self.kind = Some(kind);
+        self
+    }
+
+    /// [`with_kind`](LockMap::with_kind) unless a kind was given already: a
+    /// lock type built on another passes its own description down, and
+    /// the inner type keeps it (`kernsync::sync::Mutex` on kernsync's own).
+    pub const fn or_kind(mut self, kind: &'static LockKind) -> LockMap {
+        if self.kind.is_none() {
+            self.kind = Some(kind);
+        }
         self
     }
 
@@ -146,7 +157,11 @@ impl LockMap {
     #[cold]
     #[track_caller]
     fn resolve(&self) -> ClassBits {
-        let bits = validate::resolve(self.key, self.kind);
+        let kind = match self.kind {
+            Some(kind) => kind,
+            None => &LockKind::LOCK_MAP,
+        };
+        let bits = validate::resolve(self.key, kind);
         if bits != ClassBits::UNRESOLVED {
             self.serial
                 .store(validate::first_use(self.instance()), Ordering::Relaxed);
