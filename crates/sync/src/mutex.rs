@@ -89,18 +89,6 @@ impl<T> Mutex<T> {
             inner: kernsync_rwsem::Mutex::with_map(t, map.or_kind(&MUTEX)),
         }
     }
-
-    /// The data, consuming the mutex; `Err` (holding it) if poisoned.
-    #[inline]
-    pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
-        let data = self.inner.into_inner();
-        if poisoned {
-            Err(std::sync::PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
-    }
 }
 
 impl<T: ?Sized> Mutex<T> {
@@ -132,49 +120,9 @@ impl<T: ?Sized> Mutex<T> {
             None => Err(TryLockError::WouldBlock),
         }
     }
-
-    /// Whether a holder panicked.
-    #[inline]
-    pub fn is_poisoned(&self) -> bool {
-        self.poison.get()
-    }
-
-    /// Clears the poison.
-    #[inline]
-    pub fn clear_poison(&self) {
-        self.poison.clear();
-    }
-
-    /// The data, through the unique borrow; `Err` (holding it) if poisoned.
-    #[inline]
-    pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        let data = self.inner.get_mut();
-        if poisoned {
-            Err(std::sync::PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
-    }
 }
 
-impl<T: Default> Default for Mutex<T> {
-    /// A mutex of `T::default()`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    fn default() -> Mutex<T> {
-        Mutex::new(T::default())
-    }
-}
-
-impl<T> From<T> for Mutex<T> {
-    /// A mutex of `t`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    fn from(t: T) -> Mutex<T> {
-        Mutex::new(t)
-    }
-}
+crate::poison::poisoning_lock!(Mutex);
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -62,3 +62,58 @@ pub(crate) fn map_result<T>(flag: &Flag, value: T) -> LockResult<T> {
         Ok(value)
     }
 }
+
+/// What `Mutex` and `RwLock` share around their poison flag (`poison`) and
+/// kernsync lock (`inner`): `is_poisoned`, `clear_poison`, `get_mut`,
+/// `into_inner`, and `Default`/`From` of the caller's line.
+macro_rules! poisoning_lock {
+    ($Lock:ident) => {
+        impl<T> $Lock<T> {
+            /// The data, consuming the lock; `Err` (holding it) if poisoned.
+            #[inline]
+            pub fn into_inner(self) -> LockResult<T> {
+                $crate::poison::map_result(&self.poison, self.inner.into_inner())
+            }
+        }
+
+        impl<T: ?Sized> $Lock<T> {
+            /// Whether a holder (of the write side) panicked while holding it.
+            #[inline]
+            pub fn is_poisoned(&self) -> bool {
+                self.poison.get()
+            }
+
+            /// Clears the poison.
+            #[inline]
+            pub fn clear_poison(&self) {
+                self.poison.clear();
+            }
+
+            /// The data, through the unique borrow; `Err` (holding it) if
+            /// poisoned.
+            #[inline]
+            pub fn get_mut(&mut self) -> LockResult<&mut T> {
+                $crate::poison::map_result(&self.poison, self.inner.get_mut())
+            }
+        }
+
+        impl<T: Default> Default for $Lock<T> {
+            /// A lock of `T::default()`, of the class named by the caller's line.
+            #[inline]
+            #[track_caller]
+            fn default() -> $Lock<T> {
+                $Lock::new(T::default())
+            }
+        }
+
+        impl<T> From<T> for $Lock<T> {
+            /// A lock of `t`, of the class named by the caller's line.
+            #[inline]
+            #[track_caller]
+            fn from(t: T) -> $Lock<T> {
+                $Lock::new(t)
+            }
+        }
+    };
+}
+pub(crate) use poisoning_lock;

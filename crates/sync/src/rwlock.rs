@@ -5,7 +5,7 @@ use core::fmt;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 use core::panic::{Location, RefUnwindSafe, UnwindSafe};
-use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+use std::sync::{LockResult, TryLockError, TryLockResult};
 
 use kernsync_lockdep::{LockKind, LockMap};
 
@@ -107,18 +107,6 @@ impl<T> RwLock<T> {
             inner: kernsync_rwsem::RwSem::with_map(t, map.or_kind(&RWLOCK)),
         }
     }
-
-    /// The data, consuming the lock; `Err` (holding it) if poisoned.
-    #[inline]
-    pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
-        let data = self.inner.into_inner();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
-    }
 }
 
 impl<T: ?Sized> RwLock<T> {
@@ -170,49 +158,9 @@ impl<T: ?Sized> RwLock<T> {
             None => Err(TryLockError::WouldBlock),
         }
     }
-
-    /// Whether a writer panicked.
-    #[inline]
-    pub fn is_poisoned(&self) -> bool {
-        self.poison.get()
-    }
-
-    /// Clears the poison.
-    #[inline]
-    pub fn clear_poison(&self) {
-        self.poison.clear();
-    }
-
-    /// The data, through the unique borrow; `Err` (holding it) if poisoned.
-    #[inline]
-    pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        let data = self.inner.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
-    }
 }
 
-impl<T: Default> Default for RwLock<T> {
-    /// A lock of `T::default()`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    fn default() -> RwLock<T> {
-        RwLock::new(T::default())
-    }
-}
-
-impl<T> From<T> for RwLock<T> {
-    /// A lock of `t`, of the class named by the caller's line.
-    #[inline]
-    #[track_caller]
-    fn from(t: T) -> RwLock<T> {
-        RwLock::new(t)
-    }
-}
+crate::poison::poisoning_lock!(RwLock);
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
