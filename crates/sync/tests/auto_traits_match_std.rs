@@ -88,6 +88,33 @@ fn auto_traits_of_condvar_and_wait_timeout_result_match_std() {
 }
 
 #[test]
+fn auto_traits_of_once_cells_match_std() {
+    macro_rules! cells {
+        ($($d:ty),*) => {
+            $(
+                same!(
+                    kernsync_sync::OnceLock<$d> => std::sync::OnceLock<$d>,
+                    kernsync_sync::LazyLock<$d> => std::sync::LazyLock<$d>,
+                    kernsync_sync::LazyLock<u8, $d> => std::sync::LazyLock<u8, $d>,
+                    kernsync_sync::LazyLock<$d, Box<dyn FnOnce() -> $d>>
+                        => std::sync::LazyLock<$d, Box<dyn FnOnce() -> $d>>,
+                );
+            )*
+        };
+    }
+    cells!(
+        u8,
+        Cell<u8>,
+        UnsafeCell<u8>,
+        Rc<u8>,
+        *mut u8,
+        &'static mut u8,
+        std::sync::MutexGuard<'static, u8>
+    );
+    same!(kernsync_sync::Once => std::sync::Once);
+}
+
+#[test]
 fn the_probe_tells_traits_apart() {
     assert_eq!(traits!(u8), [true, true, true, true]);
     assert_eq!(traits!(Rc<u8>), [false, false, true, true]);

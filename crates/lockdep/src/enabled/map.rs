@@ -243,6 +243,35 @@ impl LockMap {
         self.acq(mode, subclass, How::Blocking, Location::caller())
     }
 
+    /// Like [`acquire`](LockMap::acquire), as the next subclass of its
+    /// class on this thread (subclass *n* when the thread holds *n* locks of
+    /// the class): for locks whose instances of one class nest in an order
+    /// the data decides, which no annotation can state, such as once-cells
+    /// whose initialisers force other cells made at the same line (a lazy
+    /// tree). Nesting them is then never "possible recursive locking", while
+    /// this very lock again still is, and a cycle through another class is
+    /// found as before. Deeper than 8 in one class, the acquisition is not
+    /// tracked (it could only be reported falsely).
+    #[inline]
+    #[track_caller]
+    pub fn acquire_by_depth(&self, mode: Mode) -> Held {
+        if !config::validating() {
+            return Held::UNTRACKED;
+        }
+        let Some(bits) = self.validated_bits() else {
+            return Held::UNTRACKED;
+        };
+        let depth = with_thread(|t| {
+            t.entries()
+                .filter(|(e, _)| e.id.class() == bits.class())
+                .count()
+        });
+        match u8::try_from(depth) {
+            Ok(sub) if sub < 8 => self.acq(mode, sub, How::Blocking, Location::caller()),
+            _ => Held::UNTRACKED,
+        }
+    }
+
     /// Like [`acquire`](LockMap::acquire), under the nest lock `outer`: many
     /// locks of this class may be held at once while `outer` is held (as
     /// `mm_take_all_locks` does), and they share one held-stack entry. Taking
