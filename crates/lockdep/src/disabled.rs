@@ -91,6 +91,10 @@ impl LockMap {
         LockMap
     }
     #[inline(always)]
+    pub const fn first_use() -> LockMap {
+        LockMap
+    }
+    #[inline(always)]
     pub const fn with_kind(self, _kind: &'static crate::LockKind) -> LockMap {
         self
     }

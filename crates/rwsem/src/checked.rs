@@ -62,8 +62,10 @@ impl<G> CheckedGuard<G> {
 /// instead of hanging), each release after the raw unlock. Put an existing
 /// lock in a named class with [`Checked::new`], or at the caller's line with
 /// [`Checked::at_caller`]; one built from the raw type's `const INIT`
-/// (`lock_api::RwLock::new`, `lock_api::Mutex::new`) has no construction site
-/// and is a class of its own, per instance.
+/// (`lock_api::RwLock::new`, `lock_api::Mutex::new`, `Default`, `From`) has
+/// no construction site and takes the class of its first acquisition's site
+/// ([`Checked::first_use`]): bounded by the program's acquisition sites,
+/// however many locks it makes.
 ///
 /// ```
 /// use kernsync_lockdep::LockClass;
@@ -77,7 +79,7 @@ impl<G> CheckedGuard<G> {
 ///     vec![1, 2, 3],
 /// );
 /// assert_eq!(table.read().len(), 3);
-/// // From `INIT`: a class of its own.
+/// // From `INIT`: the class of the line that first takes it.
 /// let alone: lock_api::RwLock<Checked<parking_lot::RawRwLock>, u32> = lock_api::RwLock::new(0);
 /// *alone.write() += 1;
 /// ```
@@ -121,11 +123,25 @@ impl<R> Checked<R> {
     }
 
     /// `raw`, in a class of its own (no construction site to name one).
+    /// Such classes are never freed: for locks made in numbers, prefer
+    /// [`first_use`](Checked::first_use) or a named class.
     #[inline]
     pub const fn anonymous(raw: R) -> Checked<R> {
         Checked {
             raw,
             map: LockMap::anonymous(),
+        }
+    }
+
+    /// `raw`, in the class of the site of its first acquisition
+    /// ([`LockMap::first_use`]): what a lock built from the raw type's
+    /// `const INIT` gets, since lock_api's lock methods are
+    /// `#[track_caller]` and its constructors cannot see their caller.
+    #[inline]
+    pub const fn first_use(raw: R) -> Checked<R> {
+        Checked {
+            raw,
+            map: LockMap::first_use(),
         }
     }
 
@@ -275,7 +291,7 @@ impl Checked<RawRwSem> {
 // validator, so an unwinding unlock has released the acquisition.
 unsafe impl<R: RawRwLock> RawRwLock for Checked<R> {
     #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: Checked<R> = Checked::anonymous(R::INIT);
+    const INIT: Checked<R> = Checked::first_use(R::INIT);
     type SharedGuard = CheckedGuard<R::SharedGuard>;
     type ExclusiveGuard = CheckedGuard<R::ExclusiveGuard>;
 
@@ -603,7 +619,7 @@ impl<R: RawMutex> Checked<R> {
 // SAFETY: as for `RawRwLock`.
 unsafe impl<R: RawMutex> RawMutex for Checked<R> {
     #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: Checked<R> = Checked::anonymous(R::INIT);
+    const INIT: Checked<R> = Checked::first_use(R::INIT);
     type Guard = CheckedGuard<R::Guard>;
 
     #[inline]

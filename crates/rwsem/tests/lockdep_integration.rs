@@ -269,17 +269,46 @@ fn checked_parking_lot_locks_report_abba() {
     assert_eq!(reports[0].classes(), ["it_pl_a", "it_pl_b"]);
 }
 
-/// A `Checked` lock built from `INIT` (no construction site) is a class of
-/// its own: two of them nest without a recursive-locking report.
+/// A `Checked` lock built from `INIT` (no construction site) takes the
+/// class of its first acquisition's site: two of them first taken at one
+/// line nest without a recursive-locking report, an ABBA between two taken
+/// at different lines is found, and a suite making many more locks than the
+/// class bound stays validated.
 #[test]
-fn checked_locks_from_init_are_classes_of_their_own() {
+fn checked_locks_from_init_take_the_class_of_their_first_acquisition() {
     use kernsync_rwsem::Checked;
-    let a: lock_api::Mutex<Checked<parking_lot::RawMutex>, u8> = lock_api::Mutex::new(0);
-    let b: lock_api::Mutex<Checked<parking_lot::RawMutex>, u8> = lock_api::Mutex::new(0);
+    type PlMutex = lock_api::Mutex<Checked<parking_lot::RawMutex>, u8>;
+    let locks: Vec<PlMutex> = (0..2).map(|_| lock_api::Mutex::new(0)).collect();
     let ((), reports) = capture(|| {
-        let _a = a.lock();
-        let _b = b.lock();
+        let guards: Vec<_> = locks.iter().map(|l| l.lock()).collect();
+        drop(guards);
     });
     assert_eq!(kinds(&reports), []);
     assert_eq!(held_locks().len(), 0);
+
+    let (a, b): (PlMutex, PlMutex) = (Default::default(), 0.into());
+    let ((), reports) = capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
+    let classes = reports[0].classes();
+    assert!(
+        classes
+            .iter()
+            .all(|c| c.starts_with("lock first taken at ") && c.contains("lockdep_integration.rs")),
+        "{classes:?}"
+    );
+
+    let ((), reports) = capture(|| {
+        for _ in 0..20_000 {
+            *PlMutex::new(0).lock() += 1;
+        }
+    });
+    assert_eq!(kinds(&reports), []);
+    assert!(kernsync_lockdep::is_enabled());
 }

@@ -22,7 +22,17 @@ pub(crate) enum ClassKey {
     Site(&'static Location<'static>, SiteName),
     /// A class of its own, made on first use.
     Instance,
+    /// The class of the site of the lock's first acquisition, for locks
+    /// built where no caller is known (lock_api's `const INIT`): resolved by
+    /// the acquisition, which turns it into a [`ClassKey::Site`] keyed with
+    /// [`FIRST_TAKEN`], or marks the lock not validated when that site is
+    /// not the user's ([`is_foreign_site`]).
+    FirstUse,
 }
+
+/// The owner word of a class formed by a first acquisition: its label
+/// reads `lock first taken at file:line:col`.
+pub(crate) const FIRST_TAKEN: &str = "lock first taken at";
 
 /// Slots of the construction-site cache.
 const SITE_SLOTS: usize = 1 << 14;
@@ -97,6 +107,8 @@ fn register_key(
             format!("anonymous#{n} (made in the standard library at {site})")
         }),
         ClassKey::Instance => anonymous(g, |n| format!("anonymous#{n}")),
+        // Turned into a site by the acquisition before it gets here.
+        ClassKey::FirstUse => Ok(ClassBits::NOT_VALIDATED),
     }
 }
 
@@ -109,6 +121,16 @@ fn anonymous(g: &mut Graph, name: impl FnOnce(u32) -> String) -> Result<ClassBit
         kind: &LockKind::LOCK_MAP,
     })?;
     Ok(ClassBits::new(id, 0))
+}
+
+/// A site in code that is not the user's: the standard library, or
+/// lock_api's own source (a lock first taken by lock_api 0.4's
+/// `RawReentrantMutex`, whose methods are not `#[track_caller]`). A class
+/// formed there would join every lock that library takes, and join them
+/// into false cycles.
+pub(crate) fn is_foreign_site(site: &Location<'_>) -> bool {
+    let f = site.file();
+    is_std_site(site) || f.contains("/lock_api-0.") || f.contains("lock_api/src/")
 }
 
 /// A site in the standard library: `/rustc/<hash>/library/...` in shipped

@@ -33,6 +33,10 @@ const FLAGS_SHIFT: u32 = 48;
 /// Where a class's flags sit, in both words.
 const CLASS_FLAGS_SHIFT: u32 = 56;
 const CLASS_MASK: u64 = u32::MAX as u64;
+/// The mark of a cached class taken by depth ([`ClassBits::by_depth`]):
+/// `FLAG_NOT_VALIDATED` with a class-flag bit no class has (bit 6), in a
+/// `LockMap`'s cache only, never in the graph or an entry.
+const BY_DEPTH: u64 = (FLAG_NOT_VALIDATED as u64 | 1 << 6) << CLASS_FLAGS_SHIFT;
 
 /// Entry flag: acquired by a trylock.
 pub(crate) const E_TRY: u8 = 1 << 0;
@@ -70,6 +74,27 @@ impl ClassBits {
     #[inline(always)]
     pub const fn from_raw(raw: u64) -> ClassBits {
         ClassBits(raw)
+    }
+
+    /// The cache word of a class whose locks are taken by depth (a
+    /// `LockMap::first_use` class): marked not validated, so the fast
+    /// path's one signed test sends each acquisition to the cold path,
+    /// which takes the mark off ([`unmarked`](ClassBits::unmarked)) and
+    /// picks the subclass. Costs nothing to the other locks.
+    #[inline]
+    pub const fn by_depth(self) -> ClassBits {
+        ClassBits(self.0 | BY_DEPTH)
+    }
+
+    /// A cache word without its [`by_depth`](ClassBits::by_depth) mark,
+    /// and whether it had one.
+    #[inline]
+    pub const fn unmarked(self) -> (ClassBits, bool) {
+        if self.0 & BY_DEPTH == BY_DEPTH {
+            (ClassBits(self.0 & !BY_DEPTH), true)
+        } else {
+            (self, false)
+        }
     }
 
     /// Resolved and validated: one signed test (0 is unresolved; the top

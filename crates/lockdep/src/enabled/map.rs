@@ -1,7 +1,7 @@
 //! `LockMap`: the validator's handle on one lock instance, the public face
 //! of every acquisition and release.
 
-use super::classes::ClassKey;
+use super::classes::{self, ClassKey, FIRST_TAKEN};
 use super::config;
 use super::entry::{Acq, ClassBits, Held, HeldAs, How};
 use super::graph::SiteName;
@@ -139,6 +139,29 @@ impl LockMap {
         LockMap::keyed(ClassKey::Instance)
     }
 
+    /// A handle whose class is the site of the lock's first acquisition,
+    /// for locks built where no caller is known: lock_api's `const INIT`
+    /// (so `lock_api::Mutex::new`, `Default`, `From` and generic code),
+    /// which is how every parking_lot lock is made. The class reads `lock
+    /// first taken at file:line:col`, a line the user can open, and there
+    /// are only as many as the program has acquisition sites, however many
+    /// locks it makes.
+    ///
+    /// Two rules differ from construction-site classes, because which
+    /// locks share such a class depends on the run:
+    ///
+    /// - locks of one such class nested on one thread are taken as
+    ///   successive subclasses (as [`acquire_by_depth`](LockMap::acquire_by_depth)),
+    ///   so nesting two of them is never "possible recursive locking" (the
+    ///   same lock again still is);
+    /// - a lock whose first acquisition is inside the standard library or
+    ///   lock_api itself (no `#[track_caller]` chain reaches the user: lock_api
+    ///   0.4's reentrant mutex) is not validated, rather than joined with
+    ///   every lock that library takes.
+    pub const fn first_use() -> LockMap {
+        LockMap::keyed(ClassKey::FirstUse)
+    }
+
     #[inline]
     pub(crate) fn instance(&self) -> usize {
         self as *const LockMap as usize
@@ -149,24 +172,47 @@ impl LockMap {
     #[track_caller]
     pub(crate) fn bits(&self) -> ClassBits {
         match self.cache.load(Ordering::Relaxed) {
-            0 => self.resolve(),
-            c => ClassBits::from_raw(c),
+            0 => self.resolve(None),
+            c => ClassBits::from_raw(c).unmarked().0,
         }
     }
 
+    /// Resolves the class; `taken_at` is the site of the acquisition that
+    /// asks, if one does (a [`LockMap::first_use`] lock resolves only then:
+    /// before, it is not held and has no class).
     #[cold]
     #[track_caller]
-    fn resolve(&self) -> ClassBits {
+    fn resolve(&self, taken_at: Option<&'static Location<'static>>) -> ClassBits {
         let kind = match self.kind {
             Some(kind) => kind,
             None => &LockKind::LOCK_MAP,
         };
-        let bits = validate::resolve(self.key, kind);
+        let key = match (self.key, taken_at) {
+            (ClassKey::FirstUse, None) => return ClassBits::UNRESOLVED,
+            (ClassKey::FirstUse, Some(site)) if classes::is_foreign_site(site) => {
+                self.cache
+                    .store(ClassBits::NOT_VALIDATED.to_raw(), Ordering::Relaxed);
+                return ClassBits::NOT_VALIDATED;
+            }
+            (ClassKey::FirstUse, Some(site)) => ClassKey::Site(
+                site,
+                SiteName {
+                    owner: Some(FIRST_TAKEN),
+                    name: None,
+                },
+            ),
+            (key, _) => key,
+        };
+        let bits = validate::resolve(key, kind);
         if bits != ClassBits::UNRESOLVED {
             self.serial
                 .store(validate::first_use(self.instance()), Ordering::Relaxed);
             self.home.store(self.instance(), Ordering::Relaxed);
-            self.cache.store(bits.to_raw(), Ordering::Relaxed);
+            let cached = match self.key {
+                ClassKey::FirstUse if bits.is_validated() => bits.by_depth(),
+                _ => bits,
+            };
+            self.cache.store(cached.to_raw(), Ordering::Relaxed);
         }
         bits
     }
@@ -178,17 +224,18 @@ impl LockMap {
     }
 
     /// The class if it is validated: one signed test on the fast path.
+    /// `taken_at`: as for [`resolve`](Self::resolve).
     #[inline(always)]
     #[track_caller]
-    fn validated_bits(&self) -> Option<ClassBits> {
+    fn validated_bits(&self, taken_at: Option<&'static Location<'static>>) -> Option<ClassBits> {
         let c = self.cache.load(Ordering::Relaxed);
         if ClassBits::is_validated_raw(c) {
             return Some(ClassBits::from_raw(c));
         }
         let c = if c == 0 {
-            self.resolve()
+            self.resolve(taken_at)
         } else {
-            ClassBits::from_raw(c)
+            ClassBits::from_raw(c).unmarked().0
         };
         c.is_validated().then_some(c)
     }
@@ -206,8 +253,46 @@ impl LockMap {
         if !config::validating() {
             return Held::UNTRACKED;
         }
-        let Some(class) = self.validated_bits() else {
+        let c = self.cache.load(Ordering::Relaxed);
+        if !ClassBits::is_validated_raw(c) {
+            return self.acq_cold(mode, subclass, how, site);
+        }
+        let a = Acq {
+            instance: self.instance(),
+            serial: 0,
+            class: ClassBits::from_raw(c),
+            mode,
+            subclass,
+            how,
+            site,
+        };
+        validate::acquire(a, &self.serial)
+    }
+
+    /// An acquisition of a lock whose class is not resolved yet, not
+    /// validated, or taken by depth ([`LockMap::first_use`]).
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn acq_cold(
+        &self,
+        mode: Mode,
+        subclass: u8,
+        how: How,
+        site: &'static Location<'static>,
+    ) -> Held {
+        let Some(class) = self.validated_bits(Some(site)) else {
             return Held::UNTRACKED;
+        };
+        let by_depth = matches!(self.key, ClassKey::FirstUse)
+            && matches!(how, How::Blocking | How::Try)
+            && subclass == 0;
+        let subclass = match by_depth {
+            true => match self.depth_subclass(class) {
+                Some(sub) => sub,
+                None => return Held::UNTRACKED,
+            },
+            false => subclass,
         };
         let a = Acq {
             instance: self.instance(),
@@ -258,18 +343,27 @@ impl LockMap {
         if !config::validating() {
             return Held::UNTRACKED;
         }
-        let Some(bits) = self.validated_bits() else {
+        let site = Location::caller();
+        let Some(bits) = self.validated_bits(Some(site)) else {
             return Held::UNTRACKED;
         };
+        match self.depth_subclass(bits) {
+            Some(sub) => self.acq(mode, sub, How::Blocking, site),
+            None => Held::UNTRACKED,
+        }
+    }
+
+    /// The number of locks of class `bits` this thread holds, as the
+    /// subclass of one more; `None` past the eight subclasses.
+    #[cold]
+    #[inline(never)]
+    fn depth_subclass(&self, bits: ClassBits) -> Option<u8> {
         let depth = with_thread(|t| {
             t.entries()
                 .filter(|(e, _)| e.id.class() == bits.class())
                 .count()
         });
-        match u8::try_from(depth) {
-            Ok(sub) if sub < 8 => self.acq(mode, sub, How::Blocking, Location::caller()),
-            _ => Held::UNTRACKED,
-        }
+        u8::try_from(depth).ok().filter(|&sub| sub < 8)
     }
 
     /// Like [`acquire`](LockMap::acquire), under the nest lock `outer`: many
@@ -339,7 +433,7 @@ impl LockMap {
         if !config::validating() {
             return;
         }
-        let Some(bits) = self.validated_bits() else {
+        let Some(bits) = self.validated_bits(None) else {
             return;
         };
         let (instance, site) = (self.instance(), Location::caller());
@@ -415,7 +509,7 @@ impl LockMap {
         if !config::validating() {
             return None;
         }
-        let bits = self.validated_bits()?;
+        let bits = self.validated_bits(None)?;
         Some(with_thread(|t| {
             t.find(self.instance(), bits.class()).is_some()
         }))
@@ -436,7 +530,7 @@ impl LockMap {
         if !config::validating() {
             return None;
         }
-        let bits = self.validated_bits()?;
+        let bits = self.validated_bits(None)?;
         with_thread(|t| {
             t.find(self.instance(), bits.class())
                 .map(|i| t.entry(i).id.subclass())
@@ -452,7 +546,7 @@ impl LockMap {
         if !config::validating() {
             return None;
         }
-        let bits = self.validated_bits()?;
+        let bits = self.validated_bits(None)?;
         with_thread(|t| {
             t.find(self.instance(), bits.class())
                 .map(|i| HeldAs::of(&t.entry(i)))
@@ -487,9 +581,15 @@ impl LockMap {
         }
     }
 
-    /// The name of this lock's class (resolving it if needed).
+    /// The name of this lock's class (resolving it if needed; a
+    /// [`first_use`](LockMap::first_use) lock never taken has none yet).
     pub fn class_name(&self) -> String {
-        validate::label(self.bits().class())
+        match self.bits() {
+            ClassBits::UNRESOLVED if matches!(self.key, ClassKey::FirstUse) => {
+                format!("{FIRST_TAKEN} (not taken yet)")
+            }
+            bits => validate::label(bits.class()),
+        }
     }
 }
 
@@ -505,7 +605,7 @@ impl Drop for LockMap {
         let cache = *self.cache.get_mut();
         if cache != 0 {
             let (serial, home) = (*self.serial.get_mut(), *self.home.get_mut());
-            let bits = ClassBits::from_raw(cache);
+            let bits = ClassBits::from_raw(cache).unmarked().0;
             validate::lock_freed(&[self.instance(), home], serial, bits);
         }
     }
@@ -521,6 +621,7 @@ impl fmt::Debug for LockMap {
                 .field("name", &n.name)
                 .field("owner", &n.owner),
             ClassKey::Instance => d.field("class", &"<anonymous>"),
+            ClassKey::FirstUse => d.field("class", &FIRST_TAKEN),
         };
         d.finish()
     }
