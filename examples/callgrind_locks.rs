@@ -3,8 +3,15 @@
 //! on the command line (`ks_read`, `ks_write`, `ks_mutex` for kernsync's
 //! `RwSem` and `Mutex`; `pc_read`, `pc_write` for kernsync's `PercpuRwSem`;
 //! `pl_*` for parking_lot; `std_*` for std; `sl_read`, `sl_write` for
-//! crossbeam's `ShardedLock`), so the difference of two runs' instruction
-//! counts over the difference in `N` is the cost of one pair. The notifier
+//! crossbeam's `ShardedLock`; `sy_read`, `sy_write`, `sy_mutex` for the
+//! std-shaped `kernsync::sync` locks, unwrapped as std's are), so the
+//! difference of two runs' instruction counts over the difference in `N` is
+//! the cost of one pair. The condvar variants time one notify with no waiter
+//! instead: `sy_notify`, `sy_notify_all` (`kernsync::sync::Condvar`),
+//! `ks_notify`, `ks_notify_all` (`kernsync::rwsem::Condvar`), and the
+//! `std_*`, `pl_*` peers (whatever a notify returns is dropped, so every
+//! variant does the same work; std's makes a `FUTEX_WAKE` syscall even with
+//! no waiter, which callgrind does not count). The notifier
 //! variants time one call of a chain of 8 trivial callbacks instead:
 //! `nf_call8` (`NotifierChain`), `anf_call8` (`AtomicNotifierChain`),
 //! `pl_vec8` (parking_lot `RwLock<Vec<Box<dyn Fn>>>`), `vec8` (the boxed
@@ -21,7 +28,7 @@ use std::hint::black_box;
 use crossbeam_utils::sync::ShardedLock;
 use kernsync::notifier::{AtomicNotifierChain, NotifierChain, Verdict};
 use kernsync::percpu::PercpuRwSem;
-use kernsync::rwsem::{Mutex, RwSem};
+use kernsync::rwsem::{Condvar, Mutex, RwSem};
 
 macro_rules! pairs {
     ($n:expr, $lock:expr, |$l:ident| $body:expr) => {{
@@ -89,6 +96,39 @@ fn main() {
         "std_write" => pairs!(n, std::sync::RwLock::new(0u64), |l| *l.write().unwrap() +=
             1),
         "std_mutex" => pairs!(n, std::sync::Mutex::new(0u64), |l| *l.lock().unwrap() += 1),
+        "sy_read" => pairs!(n, kernsync::sync::RwLock::new(0u64), |l| {
+            black_box(*l.read().unwrap());
+        }),
+        "sy_write" => pairs!(n, kernsync::sync::RwLock::new(0u64), |l| *l
+            .write()
+            .unwrap() += 1),
+        "sy_mutex" => pairs!(n, kernsync::sync::Mutex::new(0u64), |l| *l
+            .lock()
+            .unwrap() += 1),
+        "ks_notify" => pairs!(n, Condvar::new(), |c| {
+            c.notify_one();
+        }),
+        "ks_notify_all" => pairs!(n, Condvar::new(), |c| {
+            c.notify_all();
+        }),
+        "sy_notify" => pairs!(n, kernsync::sync::Condvar::new(), |c| {
+            c.notify_one();
+        }),
+        "sy_notify_all" => pairs!(n, kernsync::sync::Condvar::new(), |c| {
+            c.notify_all();
+        }),
+        "pl_notify" => pairs!(n, parking_lot::Condvar::new(), |c| {
+            c.notify_one();
+        }),
+        "pl_notify_all" => pairs!(n, parking_lot::Condvar::new(), |c| {
+            c.notify_all();
+        }),
+        "std_notify" => pairs!(n, std::sync::Condvar::new(), |c| {
+            c.notify_one();
+        }),
+        "std_notify_all" => pairs!(n, std::sync::Condvar::new(), |c| {
+            c.notify_all();
+        }),
         "sl_read" => pairs!(n, ShardedLock::new(0u64), |l| {
             black_box(*l.read().unwrap());
         }),

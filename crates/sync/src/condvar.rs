@@ -68,8 +68,7 @@ impl Condvar {
         mut guard: MutexGuard<'a, T>,
     ) -> LockResult<MutexGuard<'a, T>> {
         self.inner.wait(&mut guard.inner);
-        let flag = guard.poison_flag;
-        map_result(flag, guard)
+        map_result(MutexGuard::flag(&guard), guard)
     }
 
     /// Waits while `condition` holds of the data.
@@ -113,8 +112,10 @@ impl Condvar {
         dur: Duration,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let timed_out = self.inner.wait_for(&mut guard.inner, dur).timed_out();
-        let flag = guard.poison_flag;
-        map_result(flag, (guard, WaitTimeoutResult(timed_out)))
+        map_result(
+            MutexGuard::flag(&guard),
+            (guard, WaitTimeoutResult(timed_out)),
+        )
     }
 
     /// Waits while `condition` holds, giving up after `dur`; the result

@@ -8,8 +8,9 @@ use core::panic::{Location, RefUnwindSafe, UnwindSafe};
 use std::sync::{LockResult, TryLockError, TryLockResult};
 
 use kernsync_lockdep::{LockKind, LockMap};
+use kernsync_rwsem::CheckedRawRwSem;
 
-use crate::poison::{self, map_result};
+use crate::poison::{self, map_result, Data};
 
 /// A reader-writer lock with std's API and poisoning, whose every
 /// acquisition is checked by the lock-order validator.
@@ -32,8 +33,7 @@ use crate::poison::{self, map_result};
 /// assert_eq!(*lock.read().unwrap(), 6);
 /// ```
 pub struct RwLock<T: ?Sized> {
-    poison: poison::Flag,
-    inner: kernsync_rwsem::RwSem<T>,
+    inner: kernsync_rwsem::RwSem<Data<T>>,
 }
 
 // As std: the lock is the unwind boundary (poisoning records a panic).
@@ -44,7 +44,7 @@ impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    inner: kernsync_rwsem::RwSemReadGuard<'a, T>,
+    inner: kernsync_rwsem::RwSemReadGuard<'a, Data<T>>,
 }
 
 /// An exclusive guard of a [`RwLock`]: dropped while its thread panics, it
@@ -52,8 +52,7 @@ pub struct RwLockReadGuard<'a, T: ?Sized> {
 #[must_use = "if unused the RwLock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
-    inner: kernsync_rwsem::RwSemWriteGuard<'a, T>,
-    poison_flag: &'a poison::Flag,
+    inner: kernsync_rwsem::RwSemWriteGuard<'a, Data<T>>,
     poison: poison::Guard,
 }
 
@@ -103,8 +102,7 @@ impl<T> RwLock<T> {
     #[inline]
     pub const fn with_map(t: T, map: LockMap) -> RwLock<T> {
         RwLock {
-            poison: poison::Flag::new(),
-            inner: kernsync_rwsem::RwSem::with_map(t, map.or_kind(&RWLOCK)),
+            inner: kernsync_rwsem::RwSem::with_map(Data::new(t), map.or_kind(&RWLOCK)),
         }
     }
 }
@@ -113,12 +111,11 @@ impl<T: ?Sized> RwLock<T> {
     #[inline]
     fn write_guard<'a>(
         &'a self,
-        inner: kernsync_rwsem::RwSemWriteGuard<'a, T>,
+        inner: kernsync_rwsem::RwSemWriteGuard<'a, Data<T>>,
     ) -> RwLockWriteGuard<'a, T> {
         RwLockWriteGuard {
             inner,
-            poison_flag: &self.poison,
-            poison: self.poison.guard(),
+            poison: poison::Guard::new(),
         }
     }
 
@@ -128,7 +125,7 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         let inner = self.inner.read();
-        map_result(&self.poison, RwLockReadGuard { inner })
+        map_result(self.flag(), RwLockReadGuard { inner })
     }
 
     /// Shared access if it can be had at once.
@@ -136,7 +133,7 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
         match self.inner.try_read() {
-            Some(inner) => Ok(map_result(&self.poison, RwLockReadGuard { inner })?),
+            Some(inner) => Ok(map_result(self.flag(), RwLockReadGuard { inner })?),
             None => Err(TryLockError::WouldBlock),
         }
     }
@@ -146,7 +143,7 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         let guard = self.write_guard(self.inner.write());
-        map_result(&self.poison, guard)
+        map_result(self.flag(), guard)
     }
 
     /// Exclusive access if it can be had at once.
@@ -154,7 +151,7 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
         match self.inner.try_write() {
-            Some(inner) => Ok(map_result(&self.poison, self.write_guard(inner))?),
+            Some(inner) => Ok(map_result(self.flag(), self.write_guard(inner))?),
             None => Err(TryLockError::WouldBlock),
         }
     }
@@ -176,7 +173,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
                 d.field("data", &format_args!("<locked>"));
             }
         }
-        d.field("poisoned", &self.poison.get());
+        d.field("poisoned", &self.flag().get());
         d.finish_non_exhaustive()
     }
 }
@@ -189,13 +186,21 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
         let s = ManuallyDrop::new(s);
         // SAFETY: `s` is never used or dropped again, so the inner guard is
-        // moved out exactly once; the other fields are a reference and a
-        // `bool` with no drop glue. The poison state is dropped unchecked,
-        // as std's downgrade does.
+        // moved out exactly once; the other field is a `bool` with no drop
+        // glue. The poison state is dropped unchecked, as std's downgrade
+        // does.
         let inner = unsafe { core::ptr::read(&s.inner) };
         RwLockReadGuard {
             inner: kernsync_rwsem::RwSemWriteGuard::downgrade(inner),
         }
+    }
+}
+
+impl<T: ?Sized> RwLockWriteGuard<'_, T> {
+    /// The data's place in the lock, at the address the inner guard keeps.
+    #[inline]
+    fn data_ptr(this: &Self) -> *mut Data<T> {
+        lock_api::RwLockWriteGuard::rwlock(&this.inner).data_ptr()
     }
 }
 
@@ -204,7 +209,7 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
 
     #[inline]
     fn deref(&self) -> &T {
-        &self.inner
+        &self.inner.value
     }
 }
 
@@ -213,14 +218,16 @@ impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
 
     #[inline]
     fn deref(&self) -> &T {
-        &self.inner
+        &self.inner.value
     }
 }
 
 impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.inner
+        // SAFETY: the guard holds the lock exclusively, and the borrow of
+        // the guard bounds the value's.
+        unsafe { Data::value_mut(Self::data_ptr(self)) }
     }
 }
 
@@ -228,8 +235,19 @@ impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     /// Poisons the lock if the thread began panicking while holding it.
     #[inline]
     fn drop(&mut self) {
-        self.poison_flag.done(&self.poison);
+        if self.poison.panicked() {
+            poison(lock_api::RwLockWriteGuard::rwlock(&self.inner));
+        }
     }
+}
+
+/// Poisons `lock`: out of line and given the address the guard keeps, as
+/// the mutex's (see `mutex::poison`).
+#[cold]
+#[inline(never)]
+fn poison<T: ?Sized>(lock: &lock_api::RwLock<CheckedRawRwSem, Data<T>>) {
+    // SAFETY: `data_ptr` points into `lock`, borrowed for this call.
+    unsafe { Data::flag(lock.data_ptr()) }.poison();
 }
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
