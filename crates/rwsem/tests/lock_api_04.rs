@@ -351,6 +351,43 @@ mod validated {
     }
 }
 
+/// The checked parking_lot 0.12 locks are locks in every build, the
+/// validator compiled in or not: each operation, from `INIT`.
+#[test]
+fn checked_parking_lot_012_locks_lock_in_every_build() {
+    use lock_api_04::{RwLockUpgradableReadGuard as Upg, RwLockWriteGuard as Wr};
+    let m: PlMutex<u32> = lock_api_04::Mutex::new(0);
+    *m.lock() += 1;
+    *m.try_lock().expect("free") += 1;
+    *m.try_lock_for(Duration::ZERO).expect("free") += 1;
+    let g = m.lock();
+    assert!(m.is_locked());
+    assert!(thread::scope(|s| s
+        .spawn(|| m.try_lock().is_none())
+        .join()
+        .unwrap()));
+    lock_api_04::MutexGuard::unlock_fair(g);
+    assert_eq!(*m.lock(), 3);
+
+    let l: PlRwLock<u32> = lock_api_04::RwLock::new(0);
+    {
+        let _r = l.read();
+        let _r2 = l.read_recursive();
+        assert!(l.try_write().is_none());
+    }
+    let w = l.try_write_for(Duration::ZERO).expect("free");
+    let u = Wr::downgrade_to_upgradable(w);
+    let mut w = Upg::try_upgrade(u).expect("alone");
+    *w += 1;
+    let r = Wr::downgrade(w);
+    assert_eq!(*r, 1);
+    drop(r);
+    let u = l.try_upgradable_read_for(Duration::ZERO).expect("free");
+    *Upg::upgrade(u) += 1;
+    assert_eq!(*l.read(), 2);
+    assert!(!l.is_locked());
+}
+
 // ---------------------------------------------------------------------------
 // kernsync's raw locks under lock_api 0.4 (no validator involved)
 // ---------------------------------------------------------------------------
