@@ -22,8 +22,10 @@
 //!   and the release is [`LockMap::release_unpaired`], which releases this
 //!   thread's most recent acquisition of the lock. That is exact because a
 //!   lock_api 0.4 guard is `!Send` (`GuardNoSend`): the thread that unlocks
-//!   is the thread that locked, and two acquisitions of one lock by one
-//!   thread (reads) differ only in mode and site. A mode change (downgrade,
+//!   is the thread that locked. Only reads can be held twice by one thread;
+//!   dropping the older read first releases the newer entry, whose mode
+//!   (`Read` or `RecursiveRead`) and site may differ, but either is shared
+//!   for every dependency the remaining entry adds. A mode change (downgrade,
 //!   upgrade) has no token to change either, so it is recorded as a release
 //!   and a new acquisition of the same subclass: a downgrade or an immediate
 //!   upgrade as a *try* acquisition in the new mode (no dependency, no check
