@@ -83,6 +83,91 @@ impl<G> CheckedGuard<G> {
 /// let alone: lock_api::RwLock<Checked<parking_lot::RawRwLock>, u32> = lock_api::RwLock::new(0);
 /// *alone.write() += 1;
 /// ```
+///
+/// # lock_api 0.4 and 0.5
+///
+/// `lock_api` above is lock_api **0.5** (parking_lot 0.13's). With this
+/// crate's `lock_api_04` feature (`kernsync`'s `lock_api_04` passes it on),
+/// `Checked<R>` also implements lock_api **0.4**'s raw traits, each one that
+/// `R` implements — lock_api 0.4 is parking_lot 0.12's, and most code's — and
+/// so do [`RawMutex`](crate::RawMutex) and [`RawRwSem`]: a `Checked` wraps
+/// parking_lot 0.12's raw locks, and lock_api 0.4 code can use kernsync's.
+/// The crate depends on lock_api 0.4 under the name `lock_api_04`; in your
+/// own `Cargo.toml` it is usually plain `lock_api = "0.4"`.
+///
+/// The two versions' types share their names but are different types:
+/// `lock_api_04::Mutex<Checked<R>, T>` and `lock_api::Mutex<Checked<R>, T>`
+/// (and their guards) do not convert into each other. A 0.5 guard carries
+/// the validator's token; a 0.4 guard cannot, so under 0.4 an unlock
+/// releases this thread's latest acquisition of the lock (exact, since 0.4
+/// guards are `!Send` here) and a downgrade or upgrade records the lock
+/// again in its new mode: it then shows last in the thread's held locks, at
+/// the line of the downgrade. Build each lock with the lock_api version its
+/// users are written against. Mixing them fails to compile, with these
+/// errors (rustc 1.95):
+///
+/// - A raw lock in the other version's wrapper, here parking_lot 0.12's in
+///   lock_api 0.5's `Mutex`:
+///   ```text
+///   error[E0277]: the trait bound `parking_lot::RawMutex: lock_api::RawMutex` is not satisfied
+///   the trait `lock_api::RawMutex` is not implemented for `parking_lot::RawMutex`
+///   note: there are multiple different versions of crate `lock_api` in the dependency graph
+///   ```
+///   and, where it is locked:
+///   ```text
+///   error[E0599]: the method `lock` exists for struct `lock_api::Mutex<Checked<parking_lot::RawMutex>, u32>`, but its trait bounds were not satisfied
+///   ```
+///   Fix: use the `Mutex`/`RwLock` of the lock_api that the raw lock's
+///   crate uses (`cargo tree -i lock_api@0.4` shows who pulls in 0.4):
+///   parking_lot 0.12 with lock_api 0.4, parking_lot 0.13 and kernsync's own
+///   types with lock_api 0.5.
+/// - One version's lock where the other's is expected:
+///   ```text
+///   error[E0308]: mismatched types
+///   expected `Mutex<Checked<RawMutex>, u32>`, found a different `Mutex<Checked<RawMutex>, u32>`
+///   note: there are multiple different versions of crate `lock_api` in the dependency graph
+///   ```
+///   Fix: construct the lock with the version the function takes; there is
+///   no conversion.
+/// - Both versions' traits imported, for a method of the raw lock itself:
+///   ```text
+///   error[E0034]: multiple applicable items in scope
+///   multiple `is_locked` found
+///   ```
+///   Fix: import one version's traits, or call through the trait,
+///   `lock_api::RawMutex::is_locked(&raw)`.
+///
+/// Every lock_api 0.4 operation is tested through `lock_api_04::Mutex` and
+/// `lock_api_04::RwLock` over parking_lot 0.12's locks and kernsync's, in
+/// the crate's `tests/lock_api_04.rs`.
+#[cfg_attr(
+    feature = "lock_api_04",
+    doc = r#"
+parking_lot 0.12's mutex and kernsync's semaphore under lock_api 0.4 (this
+example is compiled and run with the `lock_api_04` feature):
+
+```
+# use parking_lot_012 as parking_lot; // parking_lot 0.12, a dev-dependency
+use kernsync_lockdep::LockClass;
+use kernsync_rwsem::{Checked, CheckedRawRwSem};
+use lock_api_04::RawMutex as _; // lock_api 0.4's `INIT`
+
+static STATS_LOCK: LockClass = LockClass::new("stats_lock");
+// parking_lot 0.12's mutex, validated, in a named class:
+let stats = lock_api_04::Mutex::from_raw(
+    Checked::new(<parking_lot::RawMutex>::INIT, &STATS_LOCK),
+    0u64,
+);
+*stats.lock() += 1;
+// kernsync's checked semaphore as a lock_api 0.4 `RwLock` (from `INIT`: a
+// class of its own), with 0.4's recursive reads:
+let table: lock_api_04::RwLock<CheckedRawRwSem, Vec<u8>> = lock_api_04::RwLock::new(vec![]);
+table.write().push(1);
+assert_eq!(table.read_recursive().len(), 1);
+assert_eq!(*stats.lock(), 1);
+```
+"#
+)]
 pub struct Checked<R> {
     raw: R,
     map: LockMap,

@@ -9,6 +9,8 @@ pub mod raw_rwsem;
 mod checked;
 #[cfg(not(loom))]
 mod condvar;
+#[cfg(all(feature = "lock_api_04", not(loom)))]
+mod lock_api_04;
 mod macros;
 #[cfg(not(loom))]
 mod mutex;
