@@ -25,21 +25,16 @@
 //!   is the thread that locked. Only reads can be held twice by one thread;
 //!   dropping the older read first releases the newer entry, whose mode
 //!   (`Read` or `RecursiveRead`) and site may differ, but either is shared
-//!   for every dependency the remaining entry adds. A mode change (downgrade,
-//!   upgrade) has no token to change either, so it is recorded as a release
-//!   and a new acquisition of the same subclass: a downgrade or an immediate
-//!   upgrade as a *try* acquisition in the new mode (no dependency, no check
-//!   that could report), a waiting upgrade as a blocking `Write` acquisition
-//!   checked before it waits. The entry then moves to the top of the
-//!   thread's held stack and names the downgrade's (upgrade's) line as where
-//!   it was taken; the dependencies it adds are those of the 0.5 upgrade
-//!   plus ones from locks held since before the upgradable read, which the
-//!   read already recorded (an edge's target mode only tells recursive reads
-//!   apart, and `Write` is not one).
+//!   for every dependency the remaining entry adds. A mode change
+//!   (downgrade, upgrade) finds the entry by its lock
+//!   ([`LockMap::held_token`]) and changes it in place, as the 0.5 impl
+//!   does with its token: a downgrade or an immediate upgrade adds no
+//!   dependency, a waiting upgrade is checked as a `Write` acquisition
+//!   before it waits.
 
 use core::mem;
 
-use kernsync_lockdep::{Held, LockMap, Mode};
+use kernsync_lockdep::{Held, Mode};
 use lock_api_04 as api;
 use lock_api_04::GuardNoSend;
 use std::time::{Duration, Instant};
@@ -373,23 +368,6 @@ fn keep_entry(held: Held) {
     mem::forget(held);
 }
 
-/// Re-records a held upgradable read if the `Write` check of an upgrade
-/// unwinds (a report in panic mode pushes nothing): the raw lock is still
-/// held upgradable, and the guard that lock_api drops while unwinding
-/// releases it with `release_unpaired`, which must find an entry (a report
-/// raised while unwinding would abort).
-struct RestoreRead<'a> {
-    map: &'a LockMap,
-    subclass: u8,
-}
-
-impl Drop for RestoreRead<'_> {
-    fn drop(&mut self) {
-        // A try acquisition runs no check that could report.
-        keep_entry(self.map.try_acquired_nested(Mode::Read, self.subclass));
-    }
-}
-
 impl<R> Checked<R> {
     /// A timed acquisition's end: it was recorded before it could wait; keep
     /// the entry if it got the lock, release it (with its own token) if not.
@@ -414,30 +392,31 @@ impl<R> Checked<R> {
         got
     }
 
-    /// A mode change that does not wait (a downgrade, an immediate upgrade):
-    /// the held entry is released and re-recorded in `mode` as a try
-    /// acquisition of the same subclass, which adds no dependency and raises
-    /// no report.
+    /// A mode change that does not wait (a downgrade to `Read`, an
+    /// immediate upgrade to `Write`): the held entry, found by its lock,
+    /// changes mode in place ([`LockMap::downgrade`],
+    /// [`LockMap::try_upgraded`]) and adds no dependency.
+    #[inline]
     #[track_caller]
     fn change_mode_04(&self, mode: Mode) {
-        let map = self.map();
-        let subclass = map.held_subclass().unwrap_or(0);
-        map.release_unpaired();
-        keep_entry(map.try_acquired_nested(mode, subclass));
+        let mut held = self.map().held_token();
+        match mode {
+            Mode::Write => self.map().try_upgraded(&mut held),
+            _ => self.map().downgrade(&mut held),
+        }
+        keep_entry(held);
     }
 
-    /// An upgrade that can wait, recorded before it waits: the upgradable
-    /// read's entry becomes a blocking `Write` acquisition, checked against
-    /// every lock the thread holds. If the check unwinds, the read is
-    /// re-recorded.
+    /// An upgrade that can wait, checked before it waits as a new `Write`
+    /// acquisition of the held entry ([`LockMap::upgrade`]). If the check
+    /// unwinds, the entry is still on the held stack, for the unlock of the
+    /// upgradable guard that lock_api drops while unwinding.
+    #[inline]
     #[track_caller]
     fn upgrade_04(&self) {
-        let map = self.map();
-        let subclass = map.held_subclass().unwrap_or(0);
-        map.release_unpaired();
-        let restore = RestoreRead { map, subclass };
-        keep_entry(map.acquire_nested(Mode::Write, subclass));
-        mem::forget(restore);
+        let mut held = self.map().held_token();
+        self.map().upgrade(&mut held);
+        keep_entry(held);
     }
 }
 
@@ -449,7 +428,7 @@ impl<R> Checked<R> {
 // thread that unlocks is the one whose held stack has the entry.
 unsafe impl<R: api::RawMutex> api::RawMutex for Checked<R> {
     #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: Checked<R> = Checked::anonymous(R::INIT);
+    const INIT: Checked<R> = Checked::first_use(R::INIT);
     type GuardMarker = GuardNoSend;
 
     #[inline]
@@ -521,7 +500,7 @@ unsafe impl<R: api::RawMutexTimed> api::RawMutexTimed for Checked<R> {
 // SAFETY: as for `RawMutex`.
 unsafe impl<R: api::RawRwLock> api::RawRwLock for Checked<R> {
     #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: Checked<R> = Checked::anonymous(R::INIT);
+    const INIT: Checked<R> = Checked::first_use(R::INIT);
     type GuardMarker = GuardNoSend;
 
     #[inline]

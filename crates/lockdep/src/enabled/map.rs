@@ -553,6 +553,29 @@ impl LockMap {
         })
     }
 
+    /// A token for the current thread's innermost acquisition of this lock
+    /// ([`Held::UNTRACKED`] if it holds none or the lock is not tracked),
+    /// for raw locks that keep no per-acquisition state (lock_api 0.4's,
+    /// whose unlock releases with [`release_unpaired`](LockMap::release_unpaired)):
+    /// pass it to [`downgrade`](LockMap::downgrade),
+    /// [`upgrade`](LockMap::upgrade) or
+    /// [`try_upgraded`](LockMap::try_upgraded), then let it go: the entry
+    /// stays on the held stack in its new mode.
+    pub fn held_token(&self) -> Held {
+        if !config::validating() {
+            return Held::UNTRACKED;
+        }
+        let Some(bits) = self.validated_bits(None) else {
+            return Held::UNTRACKED;
+        };
+        let instance = self.instance();
+        with_thread(|t| {
+            t.find(instance, bits.class())
+                .map(|i| Held::new(instance, t.entry(i).id))
+        })
+        .unwrap_or(Held::UNTRACKED)
+    }
+
     /// Takes this lock again as `how` says it was held (see
     /// [`held_as`](LockMap::held_as)): a blocking acquisition with the same
     /// mode, subclass and annotation.
