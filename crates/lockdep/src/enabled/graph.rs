@@ -136,6 +136,69 @@ pub(crate) enum Matcher {
     Class(&'static LockClass),
     /// Its name (the allow file).
     Name(String),
+    /// A glob over its defining site's file or its name (an allow-file
+    /// name with `*` or `?`): classes in code the user does not own.
+    Glob(String),
+}
+
+impl Matcher {
+    /// The allow file's word for a class: a glob if it has `*` or `?`.
+    pub fn parse(word: String) -> Matcher {
+        match word.contains(['*', '?']) {
+            true => Matcher::Glob(word),
+            false => Matcher::Name(word),
+        }
+    }
+
+    fn matches(&self, c: &ClassInfo) -> bool {
+        match self {
+            Matcher::Class(k) => c.class.is_some_and(|x| core::ptr::eq(x, *k)),
+            Matcher::Name(n) => *n == c.name,
+            Matcher::Glob(g) => {
+                glob(g.as_bytes(), c.name.as_bytes())
+                    || c.site
+                        .is_some_and(|s| glob(g.as_bytes(), s.file().as_bytes()))
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Matcher::Class(c) => c.name().to_owned(),
+            Matcher::Name(n) | Matcher::Glob(n) => n.clone(),
+        }
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` (or `**`) is any run of
+/// characters, `/` included, and `?` any one character. Linear-time
+/// backtracking over the last `*`.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                while pattern.get(p) == Some(&b'*') {
+                    p += 1;
+                }
+                star = Some((p, t));
+            }
+            Some(&c) if c == b'?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 struct Allow {
@@ -332,14 +395,10 @@ impl Graph {
             self.nodes[to as usize].class,
         );
         let (f, t) = (&self.classes[fc as usize], &self.classes[tc as usize]);
-        let matches = |m: &Matcher, c: &ClassInfo| match m {
-            Matcher::Class(k) => c.class.is_some_and(|x| core::ptr::eq(x, *k)),
-            Matcher::Name(n) => *n == c.name,
-        };
         match self
             .allows
             .iter_mut()
-            .find(|a| matches(&a.from, f) && matches(&a.to, t))
+            .find(|a| a.from.matches(f) && a.to.matches(t))
         {
             Some(a) => {
                 a.hits += 1;
@@ -526,10 +585,7 @@ impl Graph {
                 declared: e.declared,
             })
             .collect();
-        let name = |m: &Matcher| match m {
-            Matcher::Class(c) => c.name().to_owned(),
-            Matcher::Name(n) => n.clone(),
-        };
+        let name = Matcher::text;
         let suppressions = self
             .allows
             .iter()
@@ -581,4 +637,25 @@ pub(crate) fn check_maxima(limits: &Limits) -> Result<(), LimitsError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs() {
+        let m = |p: &str, t: &str| glob(p.as_bytes(), t.as_bytes());
+        let site = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.38.0/src/sync/mutex.rs";
+        assert!(m("*/tokio-1.*/src/**", site));
+        assert!(m("**/tokio-1.38.0/src/sync/*.rs", site));
+        assert!(!m("*/tokio-0.*/src/**", site));
+        assert!(m("a?c", "abc") && !m("a?c", "ac"));
+        assert!(m("*", "") && m("**", "x/y") && !m("", "x"));
+        assert!(m("*b*b*b", "abababab") && !m("*b*b*b*c", "abababab"));
+        assert!(m(
+            "lock first taken at src/*",
+            "lock first taken at src/db.rs:3:9"
+        ));
+    }
 }

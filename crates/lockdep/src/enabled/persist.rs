@@ -19,7 +19,10 @@ pub fn allow_order(from: &'static LockClass, to: &'static LockClass, reason: &st
 }
 
 /// Reads suppressions from a file, one per line: `from -> to: reason`, where
-/// `from` and `to` are class names; blank lines and `#` comments are skipped.
+/// `from` and `to` are class names, or globs (with `*` or `?`) over a
+/// class's defining site's file or its name, for classes in code the user
+/// does not own (`*/tokio-1.*/src/** -> db_lock: reason`); blank lines and
+/// `#` comments are skipped.
 pub(crate) fn load_allow_file(path: &Path) {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -38,7 +41,7 @@ pub(crate) fn load_allow_file(path: &Path) {
         }
         match parse_allow_line(line) {
             Some((from, to, reason)) => {
-                graph::with(|g| g.allow(Matcher::Name(from), Matcher::Name(to), reason))
+                graph::with(|g| g.allow(Matcher::parse(from), Matcher::parse(to), reason))
             }
             None => eprintln!(
                 "kernsync-lockdep: {}:{}: expected `from -> to: reason`, found {line:?}",
