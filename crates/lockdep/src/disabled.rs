@@ -99,6 +99,10 @@ impl LockMap {
         self
     }
     #[inline(always)]
+    pub const fn nesting_by_depth(self) -> LockMap {
+        self
+    }
+    #[inline(always)]
     pub const fn or_kind(self, _kind: &'static crate::LockKind) -> LockMap {
         self
     }

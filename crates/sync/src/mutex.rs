@@ -84,7 +84,10 @@ impl<T> Mutex<T> {
     #[inline]
     pub const fn with_map(t: T, map: LockMap) -> Mutex<T> {
         Mutex {
-            inner: kernsync_rwsem::Mutex::with_map(Data::new(t), map.or_kind(&MUTEX)),
+            inner: kernsync_rwsem::Mutex::with_map(
+                Data::new(t),
+                map.or_kind(&MUTEX).nesting_by_depth(),
+            ),
         }
     }
 }

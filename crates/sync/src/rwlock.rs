@@ -102,7 +102,10 @@ impl<T> RwLock<T> {
     #[inline]
     pub const fn with_map(t: T, map: LockMap) -> RwLock<T> {
         RwLock {
-            inner: kernsync_rwsem::RwSem::with_map(Data::new(t), map.or_kind(&RWLOCK)),
+            inner: kernsync_rwsem::RwSem::with_map(
+                Data::new(t),
+                map.or_kind(&RWLOCK).nesting_by_depth(),
+            ),
         }
     }
 }

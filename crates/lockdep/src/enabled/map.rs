@@ -41,6 +41,10 @@ pub struct LockMap {
     /// a report's advice fits the lock (see [`LockMap::with_kind`]); `None`:
     /// a `LockMap` driven directly ([`LockKind::LOCK_MAP`]).
     kind: Option<&'static LockKind>,
+    /// Locks of this class nested on one thread are taken as successive
+    /// subclasses (see [`LockMap::nesting_by_depth`]); always so for a
+    /// [`LockMap::first_use`] lock.
+    by_depth: bool,
 }
 
 impl LockMap {
@@ -111,7 +115,26 @@ impl LockMap {
             serial: AtomicU32::new(0),
             home: AtomicUsize::new(0),
             kind: None,
+            by_depth: matches!(key, ClassKey::FirstUse),
         }
+    }
+
+    /// The same handle, whose locks of one class nested on one thread are
+    /// taken as successive subclasses (as
+    /// [`acquire_by_depth`](LockMap::acquire_by_depth) does), so that nesting
+    /// two locks of the class is never "possible recursive locking" while
+    /// the same lock again still is, and cycles through other classes are
+    /// found as before. For lock types whose API has no nesting annotation
+    /// to offer (`kernsync::sync`'s, std's surface): in code written for
+    /// std, two locks made at one line (the fields of a
+    /// `#[derive(Default)]` struct, the accounts of a transfer) nest in an
+    /// order the code keeps by other means, and a report its author could
+    /// silence only by leaving std's API would be a false one to them.
+    /// Lost: an inversion between two locks of one class (a transfer from
+    /// `a` to `b` and one from `b` to `a`).
+    pub const fn nesting_by_depth(mut self) -> LockMap {
+        self.by_depth = true;
+        self
     }
 
     /// The same handle, for a lock of kind `kind`: a lock type passes its
@@ -208,9 +231,9 @@ impl LockMap {
             self.serial
                 .store(validate::first_use(self.instance()), Ordering::Relaxed);
             self.home.store(self.instance(), Ordering::Relaxed);
-            let cached = match self.key {
-                ClassKey::FirstUse if bits.is_validated() => bits.by_depth(),
-                _ => bits,
+            let cached = match self.by_depth && bits.is_validated() {
+                true => bits.by_depth(),
+                false => bits,
             };
             self.cache.store(cached.to_raw(), Ordering::Relaxed);
         }
@@ -284,9 +307,7 @@ impl LockMap {
         let Some(class) = self.validated_bits(Some(site)) else {
             return Held::UNTRACKED;
         };
-        let by_depth = matches!(self.key, ClassKey::FirstUse)
-            && matches!(how, How::Blocking | How::Try)
-            && subclass == 0;
+        let by_depth = self.by_depth && matches!(how, How::Blocking | How::Try) && subclass == 0;
         let subclass = match by_depth {
             true => match self.depth_subclass(class) {
                 Some(sub) => sub,
@@ -329,14 +350,14 @@ impl LockMap {
     }
 
     /// Like [`acquire`](LockMap::acquire), as the next subclass of its
-    /// class on this thread (subclass *n* when the thread holds *n* locks of
-    /// the class): for locks whose instances of one class nest in an order
+    /// class on this thread (one above the highest subclass of the class
+    /// the thread holds, 0 if none): for locks whose instances of one class nest in an order
     /// the data decides, which no annotation can state, such as once-cells
     /// whose initialisers force other cells made at the same line (a lazy
     /// tree). Nesting them is then never "possible recursive locking", while
     /// this very lock again still is, and a cycle through another class is
-    /// found as before. Deeper than 8 in one class, the acquisition is not
-    /// tracked (it could only be reported falsely).
+    /// found as before. Past subclass 7, the acquisition is not tracked (it
+    /// could only be reported falsely).
     #[inline]
     #[track_caller]
     pub fn acquire_by_depth(&self, mode: Mode) -> Held {
@@ -353,17 +374,21 @@ impl LockMap {
         }
     }
 
-    /// The number of locks of class `bits` this thread holds, as the
-    /// subclass of one more; `None` past the eight subclasses.
+    /// The subclass for one more lock of class `bits` on this thread: one
+    /// above the highest it holds (0 if none), so a class's subclasses only
+    /// ever nest upwards, even when locks are released out of order (lock
+    /// coupling down a list: a, b, drop a, c); `None` past the eight.
     #[cold]
     #[inline(never)]
     fn depth_subclass(&self, bits: ClassBits) -> Option<u8> {
-        let depth = with_thread(|t| {
+        let next = with_thread(|t| {
             t.entries()
                 .filter(|(e, _)| e.id.class() == bits.class())
-                .count()
+                .map(|(e, _)| e.id.subclass() + 1)
+                .max()
+                .unwrap_or(0)
         });
-        u8::try_from(depth).ok().filter(|&sub| sub < 8)
+        (next < 8).then_some(next)
     }
 
     /// Like [`acquire`](LockMap::acquire), under the nest lock `outer`: many
