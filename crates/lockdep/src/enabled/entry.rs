@@ -191,6 +191,12 @@ impl EntryId {
         EntryId(self.0 & !(0xff << MODE_SHIFT) | (mode as u64) << MODE_SHIFT)
     }
 
+    /// The same entry as subclass `subclass` (below 8).
+    #[inline]
+    pub const fn with_subclass(self, subclass: u8) -> EntryId {
+        EntryId(self.0 & !(0xff << SUBCLASS_SHIFT) | (subclass as u64) << SUBCLASS_SHIFT)
+    }
+
     /// The node this entry orders: (class, subclass).
     #[inline]
     pub const fn node(self) -> (u32, u8) {

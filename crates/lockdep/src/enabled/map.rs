@@ -308,7 +308,7 @@ impl LockMap {
             return Held::UNTRACKED;
         };
         let by_depth = self.by_depth && matches!(how, How::Blocking | How::Try) && subclass == 0;
-        let subclass = match by_depth {
+        let subclass = match by_depth && how != How::Blocking {
             true => match self.depth_subclass(class) {
                 Some(sub) => sub,
                 None => return Held::UNTRACKED,
@@ -324,7 +324,11 @@ impl LockMap {
             how,
             site,
         };
-        validate::acquire(a, &self.serial)
+        match by_depth && how == How::Blocking {
+            // The subclass is picked in the fast path's visit of the thread.
+            true => validate::acquire_by_depth(a, &self.serial),
+            false => validate::acquire(a, &self.serial),
+        }
     }
 
     /// Records a blocking acquisition in `mode`, *before* the lock blocks:
@@ -381,14 +385,7 @@ impl LockMap {
     #[cold]
     #[inline(never)]
     fn depth_subclass(&self, bits: ClassBits) -> Option<u8> {
-        let next = with_thread(|t| {
-            t.entries()
-                .filter(|(e, _)| e.id.class() == bits.class())
-                .map(|(e, _)| e.id.subclass() + 1)
-                .max()
-                .unwrap_or(0)
-        });
-        (next < 8).then_some(next)
+        with_thread(|t| t.next_subclass(bits.class()))
     }
 
     /// Like [`acquire`](LockMap::acquire), under the nest lock `outer`: many

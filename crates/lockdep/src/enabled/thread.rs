@@ -254,6 +254,38 @@ impl ThreadState {
         Some(Held::new(instance, id))
     }
 
+    /// The subclass for one more lock of `class` on this thread, taken by
+    /// depth: one above the highest subclass of `class` held, 0 if none;
+    /// `None` past the eight subclasses.
+    #[inline]
+    pub fn next_subclass(&self, class: u32) -> Option<u8> {
+        let next = (0..self.depth.get())
+            .map(|i| self.held[i].id.get())
+            .filter(|id| id.class() == class)
+            .map(|id| id.subclass() + 1)
+            .max()
+            .unwrap_or(0);
+        (next < 8).then_some(next)
+    }
+
+    /// [`try_fast`](Self::try_fast) for a lock taken by depth: its subclass
+    /// is picked here, from the held stack, in the same visit. `Err`: not
+    /// settled, with the id in its subclass, for the slow path; `Ok` with
+    /// an untracked token past the eight subclasses.
+    #[inline(always)]
+    pub fn try_fast_by_depth(
+        &self,
+        instance: usize,
+        id: EntryId,
+        site: &'static Location<'static>,
+    ) -> Result<Held, EntryId> {
+        let Some(sub) = self.next_subclass(id.class()) else {
+            return Ok(Held::UNTRACKED);
+        };
+        let id = id.with_subclass(sub);
+        self.try_fast(instance, id, site).ok_or(id)
+    }
+
     /// The chain key with `a` pushed on the held sequence.
     #[inline]
     pub fn key_with(&self, a: &Acq) -> u64 {

@@ -149,6 +149,20 @@ pub(crate) fn acquire(a: Acq, serial: &AtomicU32) -> Held {
     }
 }
 
+/// [`acquire`] of a lock taken by depth (`LockMap::nesting_by_depth`,
+/// `LockMap::first_use`): `a.subclass` is replaced by one above the highest
+/// subclass of its class the thread holds, picked in the fast path's visit
+/// of the thread.
+#[inline]
+#[track_caller]
+pub(crate) fn acquire_by_depth(a: Acq, serial: &AtomicU32) -> Held {
+    debug_assert!(a.how.cacheable());
+    match with_thread(|t| t.try_fast_by_depth(a.instance, a.id(), a.site)) {
+        Ok(held) => held,
+        Err(id) => acquire_missed(a.instance, serial, id, a.site),
+    }
+}
+
 /// A cacheable acquisition the fast path did not settle.
 #[cold]
 #[inline(never)]
