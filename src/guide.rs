@@ -1,4 +1,4 @@
-//! The kernsync guide: nine chapters, read in order, that teach the whole
+//! The kernsync guide: ten chapters, read in order, that teach the whole
 //! API. Each chapter is a file under `docs/guide/` in the repository, and
 //! every code block in it is a doctest that runs (with validation on in
 //! debug builds and compiled out in release builds, so the examples hold
@@ -23,6 +23,9 @@
 //!    guards held across `.await`.
 //! 9. [`limits`]: what is not tracked, known false positives and negatives,
 //!    and what validation costs.
+//! 10. [`adopting`]: putting existing `std::sync` and parking_lot code under
+//!     the validator (a path swap, a `[patch]`), triaging the first reports,
+//!     and moving to kernsync's own types.
 //!
 //! Each chapter's title carries its number; the module list below is in
 //! rustdoc's alphabetical order, not reading order.
@@ -61,4 +64,8 @@ pub mod in_ci {
 
 pub mod limits {
     #![doc = include_str!("../docs/guide/09-limits.md")]
+}
+
+pub mod adopting {
+    #![doc = include_str!("../docs/guide/10-adopting.md")]
 }
