@@ -28,8 +28,8 @@ pub struct RawRwLock {
     inner: Checked<Inner>,
 }
 
-
-// SAFETY: as for `RawMutex`: readers and a writer exclude each other in kernsync's semaphore; each method forwards to the same lock_api 0.4 impl
+// SAFETY: as for `RawMutex`: readers and a writer exclude each other in
+// kernsync's semaphore; each method forwards to the same lock_api 0.4 impl
 // (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
 unsafe impl lock_api::RawRwLock for RawRwLock {
     #[allow(clippy::declare_interior_mutable_const)]
@@ -88,8 +88,9 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
     }
 }
 
-// SAFETY: as for `RawRwLock`; a bump holds the lock again on return; each method forwards to the same lock_api 0.4 impl
-// (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
+// SAFETY: as for `RawRwLock`; a bump holds the lock again on return; each
+// method forwards to the same lock_api 0.4 impl (`Checked<RawRwSem>`'s or
+// `RawRwSem`'s) for the whole build.
 unsafe impl lock_api::RawRwLockFair for RawRwLock {
     #[inline]
     #[track_caller]
@@ -118,11 +119,11 @@ unsafe impl lock_api::RawRwLockFair for RawRwLock {
         // SAFETY: the caller holds the exclusive acquisition, held again on return.
         unsafe { forward!(self, RawRwLockFair::bump_exclusive()) }
     }
-
 }
 
-// SAFETY: as for `RawRwLock`; a downgrade never admits a writer; each method forwards to the same lock_api 0.4 impl
-// (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
+// SAFETY: as for `RawRwLock`; a downgrade never admits a writer; each method
+// forwards to the same lock_api 0.4 impl (`Checked<RawRwSem>`'s or
+// `RawRwSem`'s) for the whole build.
 unsafe impl lock_api::RawRwLockDowngrade for RawRwLock {
     #[inline]
     #[track_caller]
@@ -130,11 +131,11 @@ unsafe impl lock_api::RawRwLockDowngrade for RawRwLock {
         // SAFETY: the caller holds the exclusive acquisition.
         unsafe { forward!(self, RawRwLockDowngrade::downgrade()) }
     }
-
 }
 
-// SAFETY: as for `RawRwLock`; a timed-out attempt holds nothing; each method forwards to the same lock_api 0.4 impl
-// (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
+// SAFETY: as for `RawRwLock`; a timed-out attempt holds nothing; each method
+// forwards to the same lock_api 0.4 impl (`Checked<RawRwSem>`'s or
+// `RawRwSem`'s) for the whole build.
 unsafe impl lock_api::RawRwLockTimed for RawRwLock {
     type Duration = Duration;
     type Instant = Instant;
@@ -162,10 +163,10 @@ unsafe impl lock_api::RawRwLockTimed for RawRwLock {
     fn try_lock_exclusive_until(&self, timeout: Instant) -> bool {
         forward!(self, RawRwLockTimed::try_lock_exclusive_until(timeout))
     }
-
 }
 
-// SAFETY: as for `RawRwLock`; a recursive read never waits for a waiting writer; each method forwards to the same lock_api 0.4 impl
+// SAFETY: as for `RawRwLock`; a recursive read never waits for a waiting
+// writer; each method forwards to the same lock_api 0.4 impl
 // (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
 unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
     #[inline]
@@ -179,27 +180,33 @@ unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
     fn try_lock_shared_recursive(&self) -> bool {
         forward!(self, RawRwLockRecursive::try_lock_shared_recursive())
     }
-
 }
 
-// SAFETY: as for `RawRwLockRecursive` and `RawRwLockTimed`; each method forwards to the same lock_api 0.4 impl
-// (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
+// SAFETY: as for `RawRwLockRecursive` and `RawRwLockTimed`; each method
+// forwards to the same lock_api 0.4 impl (`Checked<RawRwSem>`'s or
+// `RawRwSem`'s) for the whole build.
 unsafe impl lock_api::RawRwLockRecursiveTimed for RawRwLock {
     #[inline]
     #[track_caller]
     fn try_lock_shared_recursive_for(&self, timeout: Duration) -> bool {
-        forward!(self, RawRwLockRecursiveTimed::try_lock_shared_recursive_for(timeout))
+        forward!(
+            self,
+            RawRwLockRecursiveTimed::try_lock_shared_recursive_for(timeout)
+        )
     }
 
     #[inline]
     #[track_caller]
     fn try_lock_shared_recursive_until(&self, timeout: Instant) -> bool {
-        forward!(self, RawRwLockRecursiveTimed::try_lock_shared_recursive_until(timeout))
+        forward!(
+            self,
+            RawRwLockRecursiveTimed::try_lock_shared_recursive_until(timeout)
+        )
     }
-
 }
 
-// SAFETY: as for `RawRwLock`; one upgradable reader at a time, a failed `try_upgrade` keeps it; each method forwards to the same lock_api 0.4 impl
+// SAFETY: as for `RawRwLock`; one upgradable reader at a time, a failed
+// `try_upgrade` keeps it; each method forwards to the same lock_api 0.4 impl
 // (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
 unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
     #[inline]
@@ -234,11 +241,11 @@ unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
         // SAFETY: the caller holds the upgradable acquisition.
         unsafe { forward!(self, RawRwLockUpgrade::try_upgrade()) }
     }
-
 }
 
-// SAFETY: as for `RawRwLockFair`, for the upgradable mode; each method forwards to the same lock_api 0.4 impl
-// (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
+// SAFETY: as for `RawRwLockFair`, for the upgradable mode; each method
+// forwards to the same lock_api 0.4 impl (`Checked<RawRwSem>`'s or
+// `RawRwSem`'s) for the whole build.
 unsafe impl lock_api::RawRwLockUpgradeFair for RawRwLock {
     #[inline]
     #[track_caller]
@@ -253,11 +260,11 @@ unsafe impl lock_api::RawRwLockUpgradeFair for RawRwLock {
         // SAFETY: the caller holds the upgradable acquisition, held again on return.
         unsafe { forward!(self, RawRwLockUpgradeFair::bump_upgradable()) }
     }
-
 }
 
-// SAFETY: as for `RawRwLockDowngrade`; each method forwards to the same lock_api 0.4 impl
-// (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
+// SAFETY: as for `RawRwLockDowngrade`; each method forwards to the same
+// lock_api 0.4 impl (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole
+// build.
 unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwLock {
     #[inline]
     #[track_caller]
@@ -272,22 +279,28 @@ unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwLock {
         // SAFETY: the caller holds the exclusive acquisition.
         unsafe { forward!(self, RawRwLockUpgradeDowngrade::downgrade_to_upgradable()) }
     }
-
 }
 
-// SAFETY: as for `RawRwLockUpgrade` and `RawRwLockTimed`; a timed-out upgrade keeps the upgradable read; each method forwards to the same lock_api 0.4 impl
-// (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
+// SAFETY: as for `RawRwLockUpgrade` and `RawRwLockTimed`; a timed-out upgrade
+// keeps the upgradable read; each method forwards to the same lock_api 0.4
+// impl (`Checked<RawRwSem>`'s or `RawRwSem`'s) for the whole build.
 unsafe impl lock_api::RawRwLockUpgradeTimed for RawRwLock {
     #[inline]
     #[track_caller]
     fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
-        forward!(self, RawRwLockUpgradeTimed::try_lock_upgradable_for(timeout))
+        forward!(
+            self,
+            RawRwLockUpgradeTimed::try_lock_upgradable_for(timeout)
+        )
     }
 
     #[inline]
     #[track_caller]
     fn try_lock_upgradable_until(&self, timeout: Instant) -> bool {
-        forward!(self, RawRwLockUpgradeTimed::try_lock_upgradable_until(timeout))
+        forward!(
+            self,
+            RawRwLockUpgradeTimed::try_lock_upgradable_until(timeout)
+        )
     }
 
     #[inline]
@@ -303,5 +316,4 @@ unsafe impl lock_api::RawRwLockUpgradeTimed for RawRwLock {
         // SAFETY: the caller holds the upgradable acquisition.
         unsafe { forward!(self, RawRwLockUpgradeTimed::try_upgrade_until(timeout)) }
     }
-
 }

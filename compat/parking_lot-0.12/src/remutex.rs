@@ -45,8 +45,7 @@ pub const fn const_reentrant_mutex<T>(val: T) -> ReentrantMutex<T> {
 }
 
 /// An RAII guard of a [`ReentrantMutex`].
-pub type ReentrantMutexGuard<'a, T> =
-    lock_api::ReentrantMutexGuard<'a, RawMutex, RawThreadId, T>;
+pub type ReentrantMutexGuard<'a, T> = lock_api::ReentrantMutexGuard<'a, RawMutex, RawThreadId, T>;
 
 /// A [`ReentrantMutexGuard`] mapped to a part of the protected data.
 pub type MappedReentrantMutexGuard<'a, T> =

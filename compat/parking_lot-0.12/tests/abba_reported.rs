@@ -30,11 +30,16 @@ fn abba_on_two_mutexes_is_a_circular_dependency_naming_first_use_lines() {
         let _a = a.lock(); // closes b -> a
         (line_a, line_b, line)
     });
-    assert_eq!(kinds(&reports), [ReportKind::CircularDependency], "{reports:?}");
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::CircularDependency],
+        "{reports:?}"
+    );
     let classes = reports[0].classes();
     for (class, l) in classes.iter().zip([line_a, line_b]) {
         assert!(
-            class.starts_with("lock first taken at ") && class.contains(&format!("{}:{l}:", file!())),
+            class.starts_with("lock first taken at ")
+                && class.contains(&format!("{}:{l}:", file!())),
             "{class}"
         );
     }
@@ -60,7 +65,11 @@ fn rwlock_and_fair_mutex_inversions_are_reported() {
         let _f = F.lock();
         let _r = r.read(); // F -> r(read) against r(write) -> F
     });
-    assert_eq!(kinds(&reports), [ReportKind::CircularDependency], "{reports:?}");
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::CircularDependency],
+        "{reports:?}"
+    );
 
     // An upgrade is a write acquisition checked before it waits.
     let u = RwLock::new(());
@@ -74,7 +83,11 @@ fn rwlock_and_fair_mutex_inversions_are_reported() {
         let _m = m.lock();
         let _w = RwLockUpgradableReadGuard::upgrade(g); // m -> u(write)
     });
-    assert_eq!(kinds(&reports), [ReportKind::CircularDependency], "{reports:?}");
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::CircularDependency],
+        "{reports:?}"
+    );
     assert!(held_locks().is_empty());
 }
 

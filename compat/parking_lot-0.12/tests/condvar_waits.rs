@@ -69,7 +69,11 @@ fn a_lock_held_across_the_wait_is_an_edge_into_the_mutex() {
     }
     assert!(held_across_wait(false).is_empty());
     let reports = held_across_wait(true);
-    assert_eq!(kinds(&reports), [ReportKind::CircularDependency], "{reports:?}");
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::CircularDependency],
+        "{reports:?}"
+    );
 }
 
 #[test]

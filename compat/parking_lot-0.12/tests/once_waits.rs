@@ -26,8 +26,18 @@ fn once_closure_lock_against_lock_then_once_is_a_cycle() {
         let _l = l.lock();
         INIT.call_once(|| {}); // l -> INIT: waits for whoever runs INIT
     });
-    assert_eq!(kinds(&reports), [ReportKind::CircularDependency], "{reports:?}");
-    assert!(reports[0].classes().iter().any(|c| c.contains("parking_lot::Once")), "{reports:?}");
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::CircularDependency],
+        "{reports:?}"
+    );
+    assert!(
+        reports[0]
+            .classes()
+            .iter()
+            .any(|c| c.contains("parking_lot::Once")),
+        "{reports:?}"
+    );
     assert!(held_locks().is_empty());
 }
 

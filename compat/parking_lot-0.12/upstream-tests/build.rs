@@ -117,9 +117,10 @@ fn main() {
     }
     for name in TEST_FILES {
         let text = read(&src.join("tests").join(format!("{name}.rs")));
-        if text.contains("crate::") || text.contains("super::") || !text.contains("parking_lot::")
-        {
-            fail(&format!("upstream tests/{name}.rs no longer uses only `parking_lot::` paths"));
+        if text.contains("crate::") || text.contains("super::") || !text.contains("parking_lot::") {
+            fail(&format!(
+                "upstream tests/{name}.rs no longer uses only `parking_lot::` paths"
+            ));
         }
         write(&out.join(format!("tests_{name}.rs")), &text);
     }
@@ -134,12 +135,19 @@ fn upstream_source() -> PathBuf {
         if dir.join("src/lib.rs").is_file() {
             return dir;
         }
-        fail(&format!("PARKING_LOT_012_SRC={} has no src/lib.rs", dir.display()));
+        fail(&format!(
+            "PARKING_LOT_012_SRC={} has no src/lib.rs",
+            dir.display()
+        ));
     }
-    let home = env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env::var_os("HOME").unwrap_or_else(|| fail("neither CARGO_HOME nor HOME is set")))
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(
+                env::var_os("HOME").unwrap_or_else(|| fail("neither CARGO_HOME nor HOME is set")),
+            )
             .join(".cargo")
-    });
+        });
     let registry = home.join("registry").join("src");
     let mut candidates: Vec<PathBuf> = fs::read_dir(&registry)
         .into_iter()
@@ -165,12 +173,16 @@ fn test_module(text: &str, module: &str, name: &str) -> String {
     let mut starts = text.match_indices(&start_pat);
     let start = match (starts.next(), starts.next()) {
         (Some((i, _)), None) => i,
-        _ => fail(&format!("src/{module}.rs: expected exactly one `#[cfg(test)] mod {name} {{`")),
+        _ => fail(&format!(
+            "src/{module}.rs: expected exactly one `#[cfg(test)] mod {name} {{`"
+        )),
     };
     let body = &text[start..];
-    let end = body
-        .find("\n}\n")
-        .unwrap_or_else(|| fail(&format!("src/{module}.rs: `mod {name}` is not closed at column 0")));
+    let end = body.find("\n}\n").unwrap_or_else(|| {
+        fail(&format!(
+            "src/{module}.rs: `mod {name}` is not closed at column 0"
+        ))
+    });
     body[..end + 3].to_owned()
 }
 
@@ -179,11 +191,15 @@ fn test_module(text: &str, module: &str, name: &str) -> String {
 /// `crate::` or `super::` may remain.
 fn rewrite(block: &str, module: &str) -> String {
     if !block.contains("\n    use crate::") {
-        fail(&format!("src/{module}.rs: a test module no longer opens with `use crate::`"));
+        fail(&format!(
+            "src/{module}.rs: a test module no longer opens with `use crate::`"
+        ));
     }
     let out = block.replace("crate::", "parking_lot::");
     if out.contains("super::") || out.contains("self::") {
-        fail(&format!("src/{module}.rs: a test module uses `super::`/`self::` paths"));
+        fail(&format!(
+            "src/{module}.rs: a test module uses `super::`/`self::` paths"
+        ));
     }
     out
 }
