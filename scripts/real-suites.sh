@@ -11,6 +11,7 @@
 #   scripts/real-suites.sh                 # CI: the rewritten suites
 #   scripts/real-suites.sh --unmodified    # development: the same suites on std, for comparison
 #   scripts/real-suites.sh --update-locks  # re-resolve scripts/real-suites/*.lock
+#   scripts/real-suites.sh [mode] threadpool  # only the named crates
 #
 # Everything happens under target/real-suites/ (scratch projects, each with an
 # empty [workspace] so kernsync's workspace does not claim it, sharing one
@@ -29,6 +30,12 @@ export CARGO_TARGET_DIR=$root/target
 export CARGO_TERM_COLOR=never
 
 # crate, version, tests that pass (unit + integration + doctests, as on std).
+# Not here: crossbeam-utils 0.8.23 (221 tests on std). Its ShardedLock makes
+# 8 shard RwLocks at one line (one class) and write() takes them all in index
+# order: no deadlock, but reported as possible recursive locking (an RwLock
+# of kernsync::sync has no nesting annotation, and the allow file does not
+# take a class's edge to itself), failing tests/sharded_lock.rs and four
+# doctests; everything else passes. Waiting on a kernsync decision.
 suites=(
   "threadpool 1.8.1 40"
   "scoped_threadpool 0.1.9 10"
@@ -43,11 +50,11 @@ skips() { # $1 = crate
 
 mode=rewritten
 case "${1:-}" in
-  "") ;;
-  --unmodified) mode=unmodified ;;
-  --update-locks) mode=update-locks ;;
-  *) echo "usage: $0 [--unmodified | --update-locks]" >&2; exit 2 ;;
+  --unmodified) mode=unmodified; shift ;;
+  --update-locks) mode=update-locks; shift ;;
+  -*) echo "usage: $0 [--unmodified | --update-locks] [crate..]" >&2; exit 2 ;;
 esac
+only=" $* " # crates to run; all when empty
 
 mkdir -p "$root"
 cargo build --quiet --manifest-path "$repo/tools/swap-std-sync/Cargo.toml"
@@ -91,6 +98,9 @@ roots_2015() { # $1 = project dir
 failed=()
 for s in "${suites[@]}"; do
   read -r crate version expected <<< "$s"
+  if [ "$only" != "  " ] && [[ "$only" != *" $crate "* ]]; then
+    continue
+  fi
   printf '\n--- %s %s (%s) ---\n' "$crate" "$version" "$mode"
   src=$(source_of "$crate" "$version")
   dir=$root/$crate-$version
