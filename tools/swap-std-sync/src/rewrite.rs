@@ -226,12 +226,17 @@ impl<'a> Planner<'a> {
             {
                 i = self.use_item(i);
             } else {
-                if self.text(i) == "std" && self.is_first_segment(i) {
+                if self.text(i) == "std" && self.is_first_segment(i) && !self.is_metavar(i) {
                     self.std_path(i);
                 }
                 i += 1;
             }
         }
+    }
+
+    /// Whether the ident at `i` is a macro metavariable (`$std`).
+    fn is_metavar(&self, i: usize) -> bool {
+        i > 0 && self.text(i - 1) == "$" && self.code[i - 1].end == self.code[i].start
     }
 
     /// Whether the ident at `i` starts a path (is not `a::std`).
@@ -272,7 +277,7 @@ impl<'a> Planner<'a> {
             .parse_tree(kw + 1)
             .filter(|(_, next)| *next == end && self.text(end) == ";");
         let Some((tree, _)) = parsed else {
-            if let Some(s) = (kw..end).find(|&j| self.text(j) == "std") {
+            if let Some(s) = (kw..end).find(|&j| self.text(j) == "std" && !self.is_metavar(j)) {
                 self.problem(s, "a `use` item naming `std` that this tool cannot parse");
             }
             return end + 1;
@@ -792,6 +797,12 @@ mod tests {
             swap(src),
             "macro_rules! m { ($p:path) => { use $p; kernsync::sync::Arc::new(1) } }"
         );
+    }
+
+    #[test]
+    fn a_metavariable_named_std_is_not_std() {
+        let src = "macro_rules! m { ($std:path) => { pub use $std; $std::sync::f(); } }";
+        assert_eq!(swap(src), src);
     }
 
     #[test]
