@@ -39,14 +39,12 @@ export CARGO_TERM_COLOR=never
 suites=(
   "threadpool 1.8.1 40"
   "scoped_threadpool 0.1.9 10"
+  "two-lock-queue 0.1.1 13"
 )
-
-# Tests skipped by name (`cargo test -- --skip`), with the reason.
-skips() { # $1 = crate
-  case "$1" in
-    *) ;;
-  esac
-}
+# Not here either: crossbeam-channel 0.5.15 (462 tests, Mutex in its wakers
+# and zero-capacity channels). It passed rewritten, with no report, but its
+# tests assert timing windows of +-50 ms (select_macro::default_only,
+# loop_try) that fail on a loaded 2-core machine, and it takes 3 minutes.
 
 mode=rewritten
 case "${1:-}" in
@@ -152,14 +150,11 @@ for s in "${suites[@]}"; do
   else
     unset KERNSYNC_LOCKDEP_ALLOW
   fi
-  mapfile -t skip < <(skips "$crate")
-  skip_args=()
-  for t in "${skip[@]}"; do skip_args+=(--skip "$t"); done
   log=$dir.log
   # --nocapture: a report in a thread whose panic the crate catches (a pool
   # worker) must still be seen in the log.
   status=0
-  (cd "$dir" && KERNSYNC_LOCKDEP=panic cargo test "${locked[@]}" -- --nocapture "${skip_args[@]}") > "$log" 2>&1 || status=$?
+  (cd "$dir" && KERNSYNC_LOCKDEP=panic cargo test "${locked[@]}" -- --nocapture) > "$log" 2>&1 || status=$?
   if [ "$status" -ne 0 ] && grep -q 'lock file .* needs to be updated but --locked was passed' "$log"; then
     grep -B2 -A4 -- '--locked' "$log" >&2 || true
     echo "real-suites: ${lock#"$repo"/} is stale (kernsync's dependencies changed?): run $0 --update-locks" >&2
