@@ -22,6 +22,9 @@
 # inversion of the crate is written up in crates/sync/README.md ("Proven on")
 # and allowed in scripts/real-suites/<crate>-<version>.allow
 # (KERNSYNC_LOCKDEP_ALLOW format: `from -> to: reason`).
+#
+# Cost in CI (2 shared cores): 99 s with an empty target/real-suites, 73 s
+# warm; about 60 s of it is threadpool's own tests, whose jobs sleep 23 s.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 pins=$repo/scripts/real-suites
