@@ -103,6 +103,10 @@ impl LockMap {
         self
     }
     #[inline(always)]
+    pub const fn forgettable(self) -> LockMap {
+        self
+    }
+    #[inline(always)]
     pub const fn or_kind(self, _kind: &'static crate::LockKind) -> LockMap {
         self
     }

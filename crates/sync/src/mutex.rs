@@ -86,7 +86,7 @@ impl<T> Mutex<T> {
         Mutex {
             inner: kernsync_rwsem::Mutex::with_map(
                 Data::new(t),
-                map.or_kind(&MUTEX).nesting_by_depth(),
+                map.or_kind(&MUTEX).nesting_by_depth().forgettable(),
             ),
         }
     }

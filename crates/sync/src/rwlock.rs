@@ -104,7 +104,7 @@ impl<T> RwLock<T> {
         RwLock {
             inner: kernsync_rwsem::RwSem::with_map(
                 Data::new(t),
-                map.or_kind(&RWLOCK).nesting_by_depth(),
+                map.or_kind(&RWLOCK).nesting_by_depth().forgettable(),
             ),
         }
     }

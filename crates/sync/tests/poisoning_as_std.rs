@@ -127,3 +127,21 @@ fn a_wait_on_a_poisoned_mutex_is_err() {
     );
     assert!(poisoner.join().is_err());
 }
+
+/// std lets a guard be forgotten and the lock then dropped (the lock is
+/// leaked as held, which nothing can observe once it is gone); so do these
+/// types: no report, and the thread's held-lock stack forgets it too.
+#[test]
+fn a_forgotten_guard_then_a_dropped_lock_is_fine_as_with_std() {
+    let (m, rw) = (kernsync_sync::Mutex::new(1), kernsync_sync::RwLock::new(2));
+    std::mem::forget(m.lock().unwrap());
+    std::mem::forget(rw.write().unwrap());
+    drop(m);
+    drop(rw);
+    assert!(kernsync_lockdep::held_locks().is_empty());
+    let (m2, rw2) = (std::sync::Mutex::new(1), std::sync::RwLock::new(2));
+    std::mem::forget(m2.lock().unwrap());
+    std::mem::forget(rw2.read().unwrap());
+    drop(m2);
+    drop(rw2);
+}

@@ -45,6 +45,9 @@ pub struct LockMap {
     /// subclasses (see [`LockMap::nesting_by_depth`]); always so for a
     /// [`LockMap::first_use`] lock.
     by_depth: bool,
+    /// A guard may be forgotten and the lock then dropped, silently (see
+    /// [`LockMap::forgettable`]); always so for a [`LockMap::first_use`] lock.
+    forgettable: bool,
 }
 
 impl LockMap {
@@ -116,7 +119,21 @@ impl LockMap {
             home: AtomicUsize::new(0),
             kind: None,
             by_depth: matches!(key, ClassKey::FirstUse),
+            forgettable: matches!(key, ClassKey::FirstUse),
         }
+    }
+
+    /// The same handle, for a lock whose guard may be forgotten
+    /// (`mem::forget`, lock_api's `MutexGuard::leak`) and the lock then
+    /// dropped, which std and parking_lot allow and safe Rust reaches no
+    /// other way (a live guard borrows its lock): the held entries of such a
+    /// lock are dropped with it, without the
+    /// [`HeldLockFreed`](crate::ReportKind::HeldLockFreed) report kernsync's
+    /// own types give. For the `std::sync`-shaped types and lock_api locks
+    /// built from `INIT`.
+    pub const fn forgettable(mut self) -> LockMap {
+        self.forgettable = true;
+        self
     }
 
     /// The same handle, whose locks of one class nested on one thread are
@@ -651,7 +668,7 @@ impl Drop for LockMap {
         if cache != 0 {
             let (serial, home) = (*self.serial.get_mut(), *self.home.get_mut());
             let bits = ClassBits::from_raw(cache).unmarked().0;
-            validate::lock_freed(&[self.instance(), home], serial, bits);
+            validate::lock_freed(&[self.instance(), home], serial, bits, !self.forgettable);
         }
     }
 }

@@ -408,11 +408,12 @@ pub(crate) fn first_use(instance: usize) -> u32 {
 
 /// The lock (`serial`, `class`) is being freed; it was taken at one of
 /// `addrs` (where it is, where it was first used): reported if this thread
-/// holds it, once per lock, and its entries are removed. Only entries of its
+/// holds it and `report` (not a `LockMap::forgettable` lock), once per
+/// lock, and its entries are removed. Only entries of its
 /// class match: an entry at one of those addresses of another class is
 /// another lock's.
 #[cold]
-pub(crate) fn lock_freed(addrs: &[usize], serial: u32, class: ClassBits) {
+pub(crate) fn lock_freed(addrs: &[usize], serial: u32, class: ClassBits, report: bool) {
     let class = class.class();
     let raised = with_thread(|t| {
         let find = || {
@@ -422,7 +423,7 @@ pub(crate) fn lock_freed(addrs: &[usize], serial: u32, class: ClassBits) {
         };
         let i = find()?;
         let mut raised = None;
-        if config::validating() && !t.in_graph.get() {
+        if report && config::validating() && !t.in_graph.get() {
             let e = t.entry(i);
             let key = (ReportKind::HeldLockFreed, class, serial);
             raised = report_once(t, |g| g.first_report(key), Finding::HeldLockFreed(e));
