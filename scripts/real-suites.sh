@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# kernsync::sync as a drop-in for std::sync, proven on other people's code:
-# each pinned crate below is copied from its published source, its std::sync
-# paths are rewritten to kernsync::sync by tools/swap-std-sync (which fails on
-# anything it cannot rewrite), and its own test suite runs in a debug build,
+# kernsync::sync as a drop-in for std::sync, and the parking_lot shims as a
+# [patch], proven on other people's code: each pinned crate below is copied
+# from its published source; a std::sync crate's paths are rewritten to
+# kernsync::sync by tools/swap-std-sync (which fails on anything it cannot
+# rewrite), a parking_lot crate's project gets the [patch.crates-io] entry and
+# nothing else; and its own test suite runs in a debug build,
 # validation on, reports panicking. A suite passes only if every test passes,
 # as many tests pass as on std, no report was printed (a panic in a pool's
 # worker thread could otherwise be swallowed), and the rewrite left no
@@ -46,6 +48,14 @@ suites=(
   "scoped_threadpool 0.1.9 10"
   "two-lock-queue 0.1.1 13"
 )
+# crate, version, tests that pass, for crates on parking_lot 0.12: nothing of
+# theirs is rewritten; the scratch project gets a [patch.crates-io] entry for
+# compat/parking_lot-0.12 (the adoption chapter's recipe), and `cargo tree`
+# must show the shim in place of the registry's parking_lot.
+patched=(
+  "scheduled-thread-pool 0.2.7 13"
+  "r2d2 0.8.10 18"
+)
 # Not here either: crossbeam-channel 0.5.15 (462 tests, Mutex in its wakers
 # and zero-capacity channels). It passed rewritten, with no report, but its
 # tests assert timing windows of +-50 ms (select_macro::default_only,
@@ -70,7 +80,7 @@ mkdir -p "$fetch/src"
 : > "$fetch/src/lib.rs"
 {
   printf '[package]\nname = "real-suites-fetch"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n[dependencies]\n'
-  for s in "${suites[@]}"; do
+  for s in "${suites[@]}" "${patched[@]}"; do
     read -r crate version _ <<< "$s"
     printf '%s = "=%s"\n' "$crate" "$version"
   done
@@ -99,8 +109,10 @@ roots_2015() { # $1 = project dir
 }
 
 failed=()
-for s in "${suites[@]}"; do
+for s in "${suites[@]}" "${patched[@]}"; do
   read -r crate version expected <<< "$s"
+  how=rewrite
+  [[ " ${patched[*]} " == *" $s "* ]] && how=patch
   if [ "$only" != "  " ] && [[ "$only" != *" $crate "* ]]; then
     continue
   fi
@@ -124,14 +136,18 @@ for s in "${suites[@]}"; do
     cp "$lock" "$dir/Cargo.lock"
     locked=()
   else
-    "$swap" "$dir"
-    roots_found=$(roots_2015 "$dir")
-    mapfile -t roots <<< "$roots_found"
-    if [ -n "$roots_found" ]; then
-      "$swap" --extern-crate "${roots[@]}"
+    if [ "$how" = patch ]; then
+      printf '\n[patch.crates-io.parking_lot]\npath = "%s/compat/parking_lot-0.12"\n' "$repo" >> "$dir/Cargo.toml"
+    else
+      "$swap" "$dir"
+      roots_found=$(roots_2015 "$dir")
+      mapfile -t roots <<< "$roots_found"
+      if [ -n "$roots_found" ]; then
+        "$swap" --extern-crate "${roots[@]}"
+      fi
+      "$swap" --check "$dir"
+      printf '\n[dependencies.kernsync]\npath = "%s"\n' "$repo" >> "$dir/Cargo.toml"
     fi
-    "$swap" --check "$dir"
-    printf '\n[dependencies.kernsync]\npath = "%s"\n' "$repo" >> "$dir/Cargo.toml"
     if [ "$mode" = update-locks ]; then
       # Start from kernsync's own lock, so its dependencies keep the versions
       # kernsync is tested with; cargo resolves the rest and drops the unused.
@@ -147,6 +163,15 @@ for s in "${suites[@]}"; do
       exit 1
     fi
     cp "$lock" "$dir/Cargo.lock"
+    if [ "$how" = patch ]; then
+      # The recipe's check: every parking_lot 0.12 in the tree is the shim.
+      tree=$(cd "$dir" && cargo tree --locked --quiet -i parking_lot@0.12.5 2>&1) || true
+      if ! grep -q "^parking_lot v0.12.5 ($repo/compat/parking_lot-0.12)" <<< "$tree"; then
+        printf '%s\n' "$tree" >&2
+        echo "real-suites: the [patch] did not apply to $crate $version" >&2
+        exit 1
+      fi
+    fi
   fi
 
   allow=$pins/$crate-$version.allow
