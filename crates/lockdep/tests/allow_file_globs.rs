@@ -2,7 +2,8 @@
 //! file (or their name), for orders inside code the user does not own:
 //! `*/some-crate-1.*/src/** -> my_lock: reason`. A matching order is
 //! suppressed, another one is not, and a glob that never matched is listed
-//! as stale by `unused_suppressions`, as a stale name is.
+//! as stale by `unused_suppressions`, as a stale name is. A line naming
+//! one class on both sides allows a recursion on that class.
 //!
 //! The file is read once, at the validator's first use, so this binary has
 //! one test, which sets the variable first.
@@ -19,6 +20,8 @@ fn pair(outer: &LockMap, inner: &LockMap) {
 
 static TARGET: LockClass = LockClass::new("glob_target");
 static OTHER: LockClass = LockClass::new("glob_other");
+static REREAD: LockClass = LockClass::new("glob_reread");
+static REREAD_TOO: LockClass = LockClass::new("glob_reread_too");
 
 #[test]
 fn globs_over_sites_suppress_orders_in_code_one_does_not_own() {
@@ -28,7 +31,8 @@ fn globs_over_sites_suppress_orders_in_code_one_does_not_own() {
         &path,
         "# classes made in this file stand for a dependency's locks\n\
          */allow_file_globs.rs -> glob_target: judged safe, a dependency's start-up order\n\
-         */no-such-crate-0.*/src/** -> glob_target: a stale glob\n",
+         */no-such-crate-0.*/src/** -> glob_target: a stale glob\n\
+         glob_reread -> glob_reread: a second read of one lock, judged safe (no writer then)\n",
     )
     .unwrap();
     std::env::set_var("KERNSYNC_LOCKDEP_ALLOW", &path);
@@ -51,6 +55,25 @@ fn globs_over_sites_suppress_orders_in_code_one_does_not_own() {
     });
     let kinds: Vec<_> = reports.iter().map(|r| r.kind()).collect();
     assert_eq!(kinds, [ReportKind::CircularDependency], "{reports:#?}");
+
+    // A recursion has no second class: a line naming one class twice
+    // allows it (here a second read of one lock), and only for that class.
+    let (reread, reread_too) = (LockMap::new(&REREAD), LockMap::new(&REREAD_TOO));
+    let ((), reports) = capture(|| {
+        for map in [&reread, &reread_too] {
+            let first = map.acquire(Mode::Read);
+            let second = map.acquire(Mode::Read);
+            map.release(second);
+            map.release(first);
+        }
+    });
+    let kinds: Vec<_> = reports.iter().map(|r| r.kind()).collect();
+    assert_eq!(kinds, [ReportKind::RecursiveLocking], "{reports:#?}");
+    assert_eq!(
+        reports[0].classes(),
+        ["glob_reread_too", "glob_reread_too"],
+        "{reports:#?}"
+    );
 
     let stale: Vec<_> = unused_suppressions().into_iter().map(|s| s.from).collect();
     assert_eq!(stale, ["*/no-such-crate-0.*/src/**"]);

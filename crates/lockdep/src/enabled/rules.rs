@@ -81,6 +81,7 @@ pub(crate) fn same_lock(g: &mut Graph, t: &ThreadState, a: &Acq, out: &mut Vec<F
         if instance == a.instance
             && !(a.mode.is_recursive() && e.id.mode().is_shared())
             && !e.id.has(E_NEST)
+            && !g.recursion_allowed(a.class.class())
             && g.first_report((
                 ReportKind::RecursiveLocking,
                 a.class.class(),
@@ -146,6 +147,7 @@ pub(crate) fn same_class(g: &mut Graph, t: &ThreadState, a: &Acq, out: &mut Vec<
             || matches!(a.how, How::Nest(_))
             || (matches!(a.how, How::Ordered(_)) && e.id.has(E_ORDERED));
         if !allowed
+            && !g.recursion_allowed(a.class.class())
             && g.first_report((
                 ReportKind::RecursiveLocking,
                 a.class.class(),
