@@ -78,9 +78,9 @@ pub(crate) fn sleep_in_atomic(g: &mut Graph, t: &ThreadState, a: &Acq) -> Option
 /// (and a lock merged under a nest lock).
 pub(crate) fn same_lock(g: &mut Graph, t: &ThreadState, a: &Acq, out: &mut Vec<Finding>) {
     for (e, instance) in t.entries() {
+        let fine = (a.mode.is_recursive() && e.id.mode().is_shared()) || e.id.has(E_NEST);
         if instance == a.instance
-            && !(a.mode.is_recursive() && e.id.mode().is_shared())
-            && !e.id.has(E_NEST)
+            && !fine
             && !g.recursion_allowed(a.class.class())
             && g.first_report((
                 ReportKind::RecursiveLocking,
