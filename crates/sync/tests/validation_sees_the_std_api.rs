@@ -66,6 +66,11 @@ fn hints_name_only_what_the_std_surface_offers() {
         let _a = rw.read().unwrap();
         let _b = rw.read().unwrap(); // a second read of one lock
     });
+    // The same lock again keeps its subclass: named as itself, not "/1".
+    assert!(
+        reports.iter().all(|r| r.classes().iter().all(|c| !c.ends_with("/1"))),
+        "{reports:#?}"
+    );
     let h = hint(reports);
     assert!(h.contains("RwLock has no recursive read"), "{h}");
     assert!(!h.contains("read_recursive"), "{h}");

@@ -402,7 +402,7 @@ impl LockMap {
     #[cold]
     #[inline(never)]
     fn depth_subclass(&self, bits: ClassBits) -> Option<u8> {
-        with_thread(|t| t.next_subclass(bits.class()))
+        with_thread(|t| t.next_subclass(bits.class(), self.instance()))
     }
 
     /// Like [`acquire`](LockMap::acquire), under the nest lock `outer`: many

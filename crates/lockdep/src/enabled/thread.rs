@@ -256,15 +256,20 @@ impl ThreadState {
 
     /// The subclass for one more lock of `class` on this thread, taken by
     /// depth: one above the highest subclass of `class` held, 0 if none;
-    /// `None` past the eight subclasses.
+    /// `None` past the eight. The lock `instance` already held keeps its
+    /// subclass, so taking it again is named as the same lock.
     #[inline]
-    pub fn next_subclass(&self, class: u32) -> Option<u8> {
-        let next = (0..self.depth.get())
-            .map(|i| self.held[i].id.get())
-            .filter(|id| id.class() == class)
-            .map(|id| id.subclass() + 1)
-            .max()
-            .unwrap_or(0);
+    pub fn next_subclass(&self, class: u32, instance: usize) -> Option<u8> {
+        let mut next = 0;
+        for i in 0..self.depth.get() {
+            let id = self.held[i].id.get();
+            if id.class() == class {
+                if self.instances[i].get() == instance {
+                    return Some(id.subclass());
+                }
+                next = next.max(id.subclass() + 1);
+            }
+        }
         (next < 8).then_some(next)
     }
 
@@ -279,7 +284,7 @@ impl ThreadState {
         id: EntryId,
         site: &'static Location<'static>,
     ) -> Result<Held, EntryId> {
-        let Some(sub) = self.next_subclass(id.class()) else {
+        let Some(sub) = self.next_subclass(id.class(), instance) else {
             return Ok(Held::UNTRACKED);
         };
         let id = id.with_subclass(sub);
