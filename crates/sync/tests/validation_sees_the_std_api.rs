@@ -68,7 +68,9 @@ fn hints_name_only_what_the_std_surface_offers() {
     });
     // The same lock again keeps its subclass: named as itself, not "/1".
     assert!(
-        reports.iter().all(|r| r.classes().iter().all(|c| !c.ends_with("/1"))),
+        reports
+            .iter()
+            .all(|r| r.classes().iter().all(|c| !c.ends_with("/1"))),
         "{reports:#?}"
     );
     let h = hint(reports);
