@@ -89,7 +89,12 @@ unsafe impl lock_api::RawCondvarTimed for RawCondvar {
 
     #[inline]
     #[track_caller]
-    unsafe fn wait_until(&self, mutex: &RawMutex, guard: &mut GuardState, timeout: &Instant) -> bool {
+    unsafe fn wait_until(
+        &self,
+        mutex: &RawMutex,
+        guard: &mut GuardState,
+        timeout: &Instant,
+    ) -> bool {
         mutex
             .map
             .around_wait(&mut guard.held, || self.raw_wait(mutex, Some(*timeout)))

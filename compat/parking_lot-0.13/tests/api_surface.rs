@@ -5,19 +5,19 @@
 #![allow(dead_code, unused_imports)]
 
 use parking_lot::lock_api;
-use parking_lot::{
-    Condvar, FairMutex, FairMutexGuard, MappedFairMutexGuard, MappedMutexGuard,
-    MappedReentrantMutexGuard, MappedRecursiveRwLockReadGuard, MappedRecursiveRwLockWriteGuard,
-    MappedRwLockReadGuard, MappedRwLockWriteGuard, Mutex, MutexGuard, Once, OnceState,
-    RawCondvar, RawFairMutex, RawMutex, RawRwLock, RawRwLockRecursive, RawThreadId,
-    RecursiveRwLock, RecursiveRwLockReadGuard, RecursiveRwLockUpgradableReadGuard,
-    RecursiveRwLockWriteGuard, ReentrantMutex, ReentrantMutexGuard, RwLock, RwLockReadGuard,
-    RwLockUpgradableReadGuard, RwLockWriteGuard, WaitTimeoutResult,
-};
 #[cfg(feature = "arc_lock")]
 use parking_lot::{
     ArcMutexGuard, ArcReentrantMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard,
     ArcRwLockWriteGuard,
+};
+use parking_lot::{
+    Condvar, FairMutex, FairMutexGuard, MappedFairMutexGuard, MappedMutexGuard,
+    MappedRecursiveRwLockReadGuard, MappedRecursiveRwLockWriteGuard, MappedReentrantMutexGuard,
+    MappedRwLockReadGuard, MappedRwLockWriteGuard, Mutex, MutexGuard, Once, OnceState, RawCondvar,
+    RawFairMutex, RawMutex, RawRwLock, RawRwLockRecursive, RawThreadId, RecursiveRwLock,
+    RecursiveRwLockReadGuard, RecursiveRwLockUpgradableReadGuard, RecursiveRwLockWriteGuard,
+    ReentrantMutex, ReentrantMutexGuard, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
+    RwLockWriteGuard, WaitTimeoutResult,
 };
 
 fn mutex_traits<R: lock_api::RawMutex + lock_api::RawMutexFair + lock_api::RawMutexTimed>() {}
@@ -56,24 +56,26 @@ fn every_item_is_there() {
 
     let m: Mutex<u8> = Mutex::new(0);
     let g: MutexGuard<'_, u8> = m.lock();
-    let _: MappedMutexGuard<'_, u8> = MutexGuard::map(g, |x| x);
+    drop::<MappedMutexGuard<'_, u8>>(MutexGuard::map(g, |x| x));
     let f: FairMutex<u8> = FairMutex::new(0);
     let g: FairMutexGuard<'_, u8> = f.lock();
-    let _: MappedFairMutexGuard<'_, u8> = FairMutexGuard::map(g, |x| x);
+    drop::<MappedFairMutexGuard<'_, u8>>(FairMutexGuard::map(g, |x| x));
     let l: RwLock<u8> = RwLock::new(0);
-    let _: MappedRwLockReadGuard<'_, u8> = RwLockReadGuard::map(l.read(), |x| x);
-    let _: MappedRwLockWriteGuard<'_, u8> = RwLockWriteGuard::map(l.write(), |x| x);
+    drop::<MappedRwLockReadGuard<'_, u8>>(RwLockReadGuard::map(l.read(), |x| x));
+    drop::<MappedRwLockWriteGuard<'_, u8>>(RwLockWriteGuard::map(l.write(), |x| x));
     let u: RwLockUpgradableReadGuard<'_, u8> = l.upgradable_read();
-    let _: RwLockWriteGuard<'_, u8> = RwLockUpgradableReadGuard::upgrade(u);
+    drop::<RwLockWriteGuard<'_, u8>>(RwLockUpgradableReadGuard::upgrade(u));
     let r: RecursiveRwLock<u8> = RecursiveRwLock::new(0);
-    let _: MappedRecursiveRwLockReadGuard<'_, u8> = RecursiveRwLockReadGuard::map(r.read(), |x| x);
-    let _: MappedRecursiveRwLockWriteGuard<'_, u8> =
-        RecursiveRwLockWriteGuard::map(r.write(), |x| x);
+    drop::<MappedRecursiveRwLockReadGuard<'_, u8>>(RecursiveRwLockReadGuard::map(r.read(), |x| x));
+    drop::<MappedRecursiveRwLockWriteGuard<'_, u8>>(RecursiveRwLockWriteGuard::map(
+        r.write(),
+        |x| x,
+    ));
     let u: RecursiveRwLockUpgradableReadGuard<'_, u8> = r.upgradable_read();
     drop(u);
     let re: ReentrantMutex<u8> = ReentrantMutex::new(0);
     let g: ReentrantMutexGuard<'_, u8> = re.lock();
-    let _: MappedReentrantMutexGuard<'_, u8> = ReentrantMutexGuard::map(g, |x| x);
+    drop::<MappedReentrantMutexGuard<'_, u8>>(ReentrantMutexGuard::map(g, |x| x));
     let c = Condvar::new();
     let mut g = m.lock();
     let t: WaitTimeoutResult = c.wait_for(&mut g, std::time::Duration::from_millis(1));
@@ -89,7 +91,12 @@ fn every_item_is_there() {
     o.wait();
     o.wait_force();
     assert!(o.is_completed());
-    for s in [OnceState::New, OnceState::Poisoned, OnceState::InProgress, OnceState::Done] {
+    for s in [
+        OnceState::New,
+        OnceState::Poisoned,
+        OnceState::InProgress,
+        OnceState::Done,
+    ] {
         let _ = (s.is_poisoned(), s.poisoned(), s.is_completed(), s.done());
     }
 }
@@ -99,13 +106,13 @@ fn every_item_is_there() {
 fn arc_guards() {
     use std::sync::Arc;
     let m = Arc::new(Mutex::new(0));
-    let _: ArcMutexGuard<RawMutex, u8> = m.lock_arc();
+    drop::<ArcMutexGuard<RawMutex, u8>>(m.lock_arc());
     let l = Arc::new(RwLock::new(0u8));
-    let _: ArcRwLockReadGuard<RawRwLock, u8> = l.read_arc();
-    let _: ArcRwLockWriteGuard<RawRwLock, u8> = l.write_arc();
-    let _: ArcRwLockUpgradableReadGuard<RawRwLock, u8> = l.upgradable_read_arc();
+    drop::<ArcRwLockReadGuard<RawRwLock, u8>>(l.read_arc());
+    drop::<ArcRwLockWriteGuard<RawRwLock, u8>>(l.write_arc());
+    drop::<ArcRwLockUpgradableReadGuard<RawRwLock, u8>>(l.upgradable_read_arc());
     let re = Arc::new(ReentrantMutex::new(0u8));
-    let _: ArcReentrantMutexGuard<RawMutex, RawThreadId, u8> = re.lock_arc();
+    drop::<ArcReentrantMutexGuard<RawMutex, RawThreadId, u8>>(re.lock_arc());
 }
 
 #[cfg(feature = "deadlock_detection")]

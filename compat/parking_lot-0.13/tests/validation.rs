@@ -31,7 +31,9 @@ fn mutex_abba_is_reported_with_first_use_classes() {
     assert_eq!(cycles(&reports), 1, "{reports:#?}");
     let classes = reports[0].classes();
     assert!(
-        classes.iter().all(|c| c.contains("lock first taken at") && c.contains("validation.rs")),
+        classes
+            .iter()
+            .all(|c| c.contains("lock first taken at") && c.contains("validation.rs")),
         "{classes:?}"
     );
 }

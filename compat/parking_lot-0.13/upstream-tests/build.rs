@@ -15,9 +15,12 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// A rewrite: (pattern, replacement, how many times it must occur).
+type Rewrite = (&'static str, &'static str, usize);
+
 /// The `src/*.rs` files whose tests run here, and the rewrites each needs
 /// beyond `crate::` → `parking_lot::` (pattern, replacement, expected count).
-const SOURCES: &[(&str, &[(&str, &str, usize)])] = &[
+const SOURCES: &[(&str, &[Rewrite])] = &[
     ("mutex", &[]),
     ("fair_mutex", &[]),
     ("rwlock", &[]),
@@ -101,7 +104,11 @@ fn main() {
             let head = &block[..head_end];
             write(
                 &out.join(format!("warn_{file}.rs")),
-                &format!("{head}\n{warn}}}\n").replacen("mod tests {", &format!("mod {file} {{"), 1),
+                &format!("{head}\n{warn}}}\n").replacen(
+                    "mod tests {",
+                    &format!("mod {file} {{"),
+                    1,
+                ),
             );
         }
         if block.contains("super::") {
@@ -183,7 +190,10 @@ fn fail(path: &Path, what: &str) -> ! {
 fn tests_block(text: &str, path: &Path) -> String {
     let start_pat = "\n#[cfg(test)]\nmod tests {\n";
     if text.matches(start_pat).count() != 1 {
-        fail(path, "expected exactly one `#[cfg(test)]\\nmod tests {` block");
+        fail(
+            path,
+            "expected exactly one `#[cfg(test)]\\nmod tests {` block",
+        );
     }
     let start = text.find(start_pat).unwrap() + "\n#[cfg(test)]\n".len();
     let end = text[start..]
@@ -197,9 +207,12 @@ fn tests_block(text: &str, path: &Path) -> String {
 /// the package's `send_guard` feature is on.
 fn lib_test(text: &str, path: &Path) -> String {
     let pat = "#[cfg(all(test, feature = \"send_guard\"))]\n#[test]\nfn test_send_guards() {\n";
-    let start = text
-        .find(pat)
-        .unwrap_or_else(|| fail(path, "expected `test_send_guards` under cfg(all(test, send_guard))"));
+    let start = text.find(pat).unwrap_or_else(|| {
+        fail(
+            path,
+            "expected `test_send_guards` under cfg(all(test, send_guard))",
+        )
+    });
     let block = text[start..].replacen(
         "#[cfg(all(test, feature = \"send_guard\"))]",
         "#[cfg(feature = \"send_guard\")]",
