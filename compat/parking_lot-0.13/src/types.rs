@@ -15,6 +15,13 @@ use crate::raw_rwlock::{RawRwLock, RawRwLockRecursive};
 /// *m.lock() += 1;
 /// assert_eq!(*m.lock(), 2);
 /// ```
+///
+/// Without the `send_guard` feature a guard cannot move to another thread
+/// (the validator's held-lock stack is per thread), as upstream's cannot:
+#[cfg_attr(
+    not(feature = "send_guard"),
+    doc = "```compile_fail\nfn send<T: Send>(_: T) {}\nlet m = parking_lot::Mutex::new(0);\nsend(m.lock());\n```"
+)]
 pub type Mutex<T> = lock_api::Mutex<RawMutex, T>;
 
 /// An RAII implementation of a "scoped lock" of a mutex.

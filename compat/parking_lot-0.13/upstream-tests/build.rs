@@ -18,20 +18,26 @@ use std::path::{Path, PathBuf};
 /// A rewrite: (pattern, replacement, how many times it must occur).
 type Rewrite = (&'static str, &'static str, usize);
 
-/// The `src/*.rs` files whose tests run here, and the rewrites each needs
-/// beyond `crate::` → `parking_lot::` (pattern, replacement, expected count).
-const SOURCES: &[(&str, &[Rewrite])] = &[
-    ("mutex", &[]),
-    ("fair_mutex", &[]),
-    ("rwlock", &[]),
-    ("recursive_rwlock", &[]),
-    ("remutex", &[]),
-    ("condvar", &[]),
+/// The `src/*.rs` files whose tests run here, their `#[cfg(test)]` modules
+/// (which must be all the file has), and the rewrites each needs beyond
+/// `crate::` → `parking_lot::`.
+const SOURCES: &[(&str, &[&str], &[Rewrite])] = &[
+    ("mutex", &["tests"], &[]),
+    ("fair_mutex", &["tests"], &[]),
+    ("rwlock", &["tests"], &[]),
+    ("recursive_rwlock", &["tests"], &[]),
+    ("remutex", &["tests"], &[]),
+    // Also WebKit's queue test, a module of its own.
+    ("condvar", &["tests", "webkit_queue_test"], &[]),
     // The only `super::` use is the private state bit that the two excluded
     // `Once` tests read.
-    ("once", &[("    use super::PARKED_BIT;\n", "", 1)]),
-    // lib.rs has one test, outside any `mod tests`.
-    ("lib", &[]),
+    (
+        "once",
+        &["tests"],
+        &[("    use super::PARKED_BIT;\n", "", 1)],
+    ),
+    // lib.rs has one test, outside any module.
+    ("lib", &[], &[]),
 ];
 
 /// Excluded tests: (file, test name, why). Keep README.md's table in step.
@@ -70,13 +76,19 @@ fn main() {
     println!("cargo:rerun-if-changed={}", src.display());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
-    for (file, rewrites) in SOURCES {
+    for (file, mods, rewrites) in SOURCES {
         let path = src.join("src").join(format!("{file}.rs"));
         let text = read(&path);
         let block = if *file == "lib" {
             lib_test(&text, &path)
         } else {
-            tests_block(&text, &path)
+            if text.matches("#[cfg(test)]").count() != mods.len() {
+                fail(
+                    &path,
+                    &format!("expected exactly the test modules {mods:?}"),
+                );
+            }
+            mods.iter().map(|m| test_module(&text, m, &path)).collect()
         };
         let mut block = rewrite_paths(&block, &path);
         for (from, to, count) in *rewrites {
@@ -185,21 +197,34 @@ fn fail(path: &Path, what: &str) -> ! {
     panic!("upstream test extraction, {}: {what}", path.display())
 }
 
-/// The `#[cfg(test)] mod tests { .. }` block (which upstream closes with a
-/// `}` in column 0), without its `#[cfg(test)]`.
-fn tests_block(text: &str, path: &Path) -> String {
-    let start_pat = "\n#[cfg(test)]\nmod tests {\n";
-    if text.matches(start_pat).count() != 1 {
+/// The `#[cfg(test)] mod NAME { .. }` block (upstream closes it with a `}`
+/// in column 0), from the line after `#[cfg(test)]` (other attributes kept).
+fn test_module(text: &str, name: &str, path: &Path) -> String {
+    let decl = format!("\nmod {name} {{\n");
+    if text.matches(&decl).count() != 1 {
+        fail(path, &format!("expected exactly one `mod {name} {{`"));
+    }
+    let decl_at = text.find(&decl).unwrap() + 1;
+    let cfg = "#[cfg(test)]\n";
+    let start = text[..decl_at]
+        .rfind(cfg)
+        .map(|i| i + cfg.len())
+        .unwrap_or_else(|| fail(path, &format!("`mod {name}` is not under #[cfg(test)]")));
+    if text[start..decl_at].lines().any(|l| !l.starts_with("#[")) {
         fail(
             path,
-            "expected exactly one `#[cfg(test)]\\nmod tests {` block",
+            &format!("unexpected lines between #[cfg(test)] and `mod {name}`"),
         );
     }
-    let start = text.find(start_pat).unwrap() + "\n#[cfg(test)]\n".len();
-    let end = text[start..]
+    let end = text[decl_at..]
         .find("\n}\n")
-        .map(|i| start + i + 3)
-        .unwrap_or_else(|| fail(path, "the `mod tests` block has no closing `}` in column 0"));
+        .map(|i| decl_at + i + 3)
+        .unwrap_or_else(|| {
+            fail(
+                path,
+                &format!("`mod {name}` has no closing `}}` in column 0"),
+            )
+        });
     text[start..end].to_owned()
 }
 
