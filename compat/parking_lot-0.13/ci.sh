@@ -21,6 +21,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --features parking_lot/arc_lock,parking_lot/serde,parking_lot/deadlock_detection,parking_lot/owning_ref,parking_lot/nightly -- -D warnings
 cargo clippy -p parking_lot --all-targets --features send_guard -- -D warnings
 
+step "docs (-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p parking_lot --no-deps --features arc_lock,serde,deadlock_detection
+
 step "shim tests: default"
 cargo test -p parking_lot
 step "shim tests: arc_lock,serde,deadlock_detection"
@@ -33,6 +36,16 @@ cargo test -p parking_lot --features send_guard
 up="-p parking_lot-013-upstream-tests"
 step "upstream tests: default"
 cargo test $up
+# A report on a spawned thread whose join result a test ignores (the
+# `test_rw_arc_no_poison_*` tests do) would not fail it: run once more with
+# reports printed instead of panicking, uncaptured, and require none.
+step "upstream tests: default, KERNSYNC_LOCKDEP=warn --nocapture, no report anywhere"
+KERNSYNC_LOCKDEP=warn cargo test $up -- --nocapture >"$CARGO_TARGET_DIR/upstream_nocapture.log" 2>&1 ||
+  { cat "$CARGO_TARGET_DIR/upstream_nocapture.log"; exit 1; }
+if grep -q "WARNING: possible\|kernsync-lockdep:" "$CARGO_TARGET_DIR/upstream_nocapture.log"; then
+  grep -A20 "WARNING: possible\|kernsync-lockdep:" "$CARGO_TARGET_DIR/upstream_nocapture.log"
+  exit 1
+fi
 step "upstream tests: arc_lock"
 cargo test $up --features arc_lock
 step "upstream tests: serde"
