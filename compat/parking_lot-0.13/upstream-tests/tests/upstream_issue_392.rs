@@ -1,0 +1,4 @@
+//! parking_lot 0.13.0's `tests/issue_392.rs` against the shim, copied into
+//! OUT_DIR by build.rs (nothing of upstream is committed).
+#![allow(unused_imports, dead_code, clippy::all)]
+include!(concat!(env!("OUT_DIR"), "/tests_issue_392.rs"));
