@@ -44,14 +44,18 @@ suites=(
   "two-lock-queue 0.1.1 13"
   "crossbeam-utils 0.8.23 221"
 )
-# crate, version, tests that pass, for crates on parking_lot 0.12: nothing of
-# theirs is rewritten; the scratch project gets a [patch.crates-io] entry for
-# compat/parking_lot-0.12 (the adoption chapter's recipe), and `cargo tree`
-# must show the shim in place of the registry's parking_lot.
+# crate, version, tests that pass, for crates on parking_lot: nothing of
+# theirs is rewritten; the scratch project gets [patch.crates-io] entries for
+# compat/parking_lot-0.12 and -0.13 (the adoption chapter's recipe), and
+# `cargo tree` must show a shim for every parking_lot in the tree.
 patched=(
   "scheduled-thread-pool 0.2.7 13"
-  "r2d2 0.8.10 18"
+  "r2d2 0.8.10 17 test::events"
 )
+# A fourth field and on: tests skipped, each because it fails unmodified too.
+# r2d2's test::events asserts the order of events its pool's worker thread
+# records concurrently (Release before the second Acquire): it fails about
+# one run in three on the registry's parking_lot and std as well.
 # Not here either: crossbeam-channel 0.5.15 (462 tests, Mutex in its wakers
 # and zero-capacity channels). It passed rewritten, with no report, but its
 # tests assert timing windows of +-50 ms (select_macro::default_only,
@@ -106,7 +110,11 @@ roots_2015() { # $1 = project dir
 
 failed=()
 for s in "${suites[@]}" "${patched[@]}"; do
-  read -r crate version expected <<< "$s"
+  read -r crate version expected skips <<< "$s"
+  skip_args=()
+  for t in ${skips:-}; do
+    skip_args+=(--skip "$t")
+  done
   how=rewrite
   [[ " ${patched[*]} " == *" $s "* ]] && how=patch
   if [ "$only" != "  " ] && [[ "$only" != *" $crate "* ]]; then
@@ -133,7 +141,9 @@ for s in "${suites[@]}" "${patched[@]}"; do
     locked=()
   else
     if [ "$how" = patch ]; then
-      printf '\n[patch.crates-io.parking_lot]\npath = "%s/compat/parking_lot-0.12"\n' "$repo" >> "$dir/Cargo.toml"
+      # Both shims, as the adoption chapter's two-version recipe: a tree may
+      # hold parking_lot 0.12 and 0.13 (r2d2 0.8.10's does).
+      printf '\n[patch.crates-io]\nparking_lot = { path = "%s/compat/parking_lot-0.12" }\nparking_lot_013 = { package = "parking_lot", path = "%s/compat/parking_lot-0.13" }\n' "$repo" "$repo" >> "$dir/Cargo.toml"
     else
       "$swap" "$dir"
       roots_found=$(roots_2015 "$dir")
@@ -160,11 +170,15 @@ for s in "${suites[@]}" "${patched[@]}"; do
     fi
     cp "$lock" "$dir/Cargo.lock"
     if [ "$how" = patch ]; then
-      # The recipe's check: every parking_lot 0.12 in the tree is the shim.
-      tree=$(cd "$dir" && cargo tree --locked --quiet -i parking_lot@0.12.5 2>&1) || true
-      if ! grep -q "^parking_lot v0.12.5 ($repo/compat/parking_lot-0.12)" <<< "$tree"; then
-        printf '%s\n' "$tree" >&2
-        echo "real-suites: the [patch] did not apply to $crate $version" >&2
+      # The recipe's check: every parking_lot in the tree is a shim.
+      tree=$(cd "$dir" && cargo tree --locked --quiet --prefix none -e normal,dev 2>&1) || true
+      if grep '^parking_lot v' <<< "$tree" | grep -v "($repo/compat/parking_lot-0.1[23])" | grep -q .; then
+        grep '^parking_lot v' <<< "$tree" >&2 || true
+        echo "real-suites: the [patch] did not apply to every parking_lot of $crate $version" >&2
+        exit 1
+      fi
+      if ! grep -q "^parking_lot v.*($repo/compat/" <<< "$tree"; then
+        echo "real-suites: $crate $version has no parking_lot shim in its tree" >&2
         exit 1
       fi
     fi
@@ -180,7 +194,7 @@ for s in "${suites[@]}" "${patched[@]}"; do
   # --nocapture: a report in a thread whose panic the crate catches (a pool
   # worker) must still be seen in the log.
   status=0
-  (cd "$dir" && KERNSYNC_LOCKDEP=panic cargo test "${locked[@]}" -- --nocapture) > "$log" 2>&1 || status=$?
+  (cd "$dir" && KERNSYNC_LOCKDEP=panic cargo test "${locked[@]}" -- --nocapture ${skip_args[@]+"${skip_args[@]}"}) > "$log" 2>&1 || status=$?
   if [ "$status" -ne 0 ] && grep -q -- '--locked was passed' "$log"; then
     grep -B2 -A4 -- '--locked' "$log" >&2 || true
     echo "real-suites: ${lock#"$repo"/} is stale (kernsync's dependencies changed?): run $0 --update-locks" >&2
