@@ -58,6 +58,10 @@ const WRITER_BIT: usize = 0b1000;
 const READERS_MASK: usize = !0b1111;
 /// One reader in the count.
 const ONE_READER: usize = 0b1_0000;
+/// The bits a reader's fast path needs clear: the writer bit and the top of
+/// the word (the reader count's upper bits: below 2^27 readers on 64-bit
+/// targets, 2^11 on 32-bit ones, the fast path is taken).
+const FAST_READ_MASK: usize = WRITER_BIT | !(usize::MAX >> (usize::BITS / 2 + 1));
 
 // Park tokens: what a waiter in the main queue wants (its state increment).
 /// A (plain or recursive) reader waits.
@@ -556,9 +560,11 @@ impl RawRwSem {
     #[inline(always)]
     fn try_lock_shared_fast(&self, recursive: bool) -> bool {
         let state = self.state.load(Ordering::Relaxed);
-        // The common case in one test: no writer bit, and room in the count
-        // (a full count is left to the slow path, which reports it).
-        let fast = state & WRITER_BIT == 0 && state < READERS_MASK;
+        // The common case in one test (one `test` with a sign-extended
+        // 32-bit immediate on x86-64): no writer bit, and the count's top
+        // half clear, so far from full (a count that high, or full, is left
+        // to the test below and the slow path, which reports overflow).
+        let fast = state & FAST_READ_MASK == 0;
         let may = fast || (reader_may_enter(state, recursive) && state < READERS_MASK);
         if !may {
             return false;
