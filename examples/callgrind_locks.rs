@@ -129,6 +129,21 @@ fn main() {
         "std_notify_all" => pairs!(n, std::sync::Condvar::new(), |c| {
             c.notify_all();
         }),
+        // An initialised once-cell reached again: what every later caller pays.
+        "sy_once_lock" => pairs!(n, kernsync::sync::OnceLock::from(7u64), |c| {
+            black_box(*c.get_or_init(|| 0));
+        }),
+        "std_once_lock" => pairs!(n, std::sync::OnceLock::from(7u64), |c| {
+            black_box(*c.get_or_init(|| 0));
+        }),
+        "sy_lazy" => pairs!(n, kernsync::sync::LazyLock::new(|| 7u64), |c| {
+            black_box(**c);
+        }),
+        "std_lazy" => pairs!(n, std::sync::LazyLock::new(|| 7u64), |c| {
+            black_box(**c);
+        }),
+        "sy_once" => pairs!(n, kernsync::sync::Once::new(), |o| o.call_once(|| {})),
+        "std_once" => pairs!(n, std::sync::Once::new(), |o| o.call_once(|| {})),
         "sl_read" => pairs!(n, ShardedLock::new(0u64), |l| {
             black_box(*l.read().unwrap());
         }),
