@@ -11,7 +11,10 @@
 //! `ks_notify`, `ks_notify_all` (`kernsync::rwsem::Condvar`), and the
 //! `std_*`, `pl_*` peers (whatever a notify returns is dropped, so every
 //! variant does the same work; std's makes a `FUTEX_WAKE` syscall even with
-//! no waiter, which callgrind does not count). The notifier
+//! no waiter, which callgrind does not count). The once-cell variants time
+//! one reach of an initialised cell: `sy_once_lock`/`std_once_lock`
+//! (`get_or_init`), `sy_lazy`/`std_lazy` (deref), `sy_once`/`std_once`
+//! (`call_once` when completed). The notifier
 //! variants time one call of a chain of 8 trivial callbacks instead:
 //! `nf_call8` (`NotifierChain`), `anf_call8` (`AtomicNotifierChain`),
 //! `pl_vec8` (parking_lot `RwLock<Vec<Box<dyn Fn>>>`), `vec8` (the boxed
