@@ -297,16 +297,30 @@ impl LockMap {
         if !ClassBits::is_validated_raw(c) {
             return self.acq_cold(mode, subclass, how, site);
         }
-        let a = Acq {
+        let a = self.acq_of(ClassBits::from_raw(c), mode, subclass, how, site);
+        validate::acquire(a, &self.serial)
+    }
+
+    /// This lock's acquisition in `class` (the serial is read only by the
+    /// slow paths, from the map).
+    #[inline(always)]
+    fn acq_of(
+        &self,
+        class: ClassBits,
+        mode: Mode,
+        subclass: u8,
+        how: How,
+        site: &'static Location<'static>,
+    ) -> Acq {
+        Acq {
             instance: self.instance(),
             serial: 0,
-            class: ClassBits::from_raw(c),
+            class,
             mode,
             subclass,
             how,
             site,
-        };
-        validate::acquire(a, &self.serial)
+        }
     }
 
     /// An acquisition of a lock whose class is not resolved yet, not
@@ -332,15 +346,7 @@ impl LockMap {
             },
             false => subclass,
         };
-        let a = Acq {
-            instance: self.instance(),
-            serial: 0,
-            class,
-            mode,
-            subclass,
-            how,
-            site,
-        };
+        let a = self.acq_of(class, mode, subclass, how, site);
         match by_depth && how == How::Blocking {
             // The subclass is picked in the fast path's visit of the thread.
             true => validate::acquire_by_depth(a, &self.serial),
