@@ -6,7 +6,13 @@
 //! crossbeam's `ShardedLock`; `sy_read`, `sy_write`, `sy_mutex` for the
 //! std-shaped `kernsync::sync` locks, unwrapped as std's are), so the
 //! difference of two runs' instruction counts over the difference in `N` is
-//! the cost of one pair. The condvar variants time one notify with no waiter
+//! the cost of one pair. The nested variants take two locks of the same
+//! type, made on different lines (so in two classes with checks on), A then
+//! B, and release them B then A: `ks_nested` (kernsync's `Mutex`),
+//! `pl_nested`, `std_nested`, `sy_nested` (`kernsync::sync::Mutex`), and
+//! `shim_mutex`, `shim_nested` for the parking_lot 0.13 shim's `Mutex`
+//! (`compat/parking_lot-0.13`, a dev-dependency as `parking_lot_shim`). The
+//! condvar variants time one notify with no waiter
 //! instead: `sy_notify`, `sy_notify_all` (`kernsync::sync::Condvar`),
 //! `ks_notify`, `ks_notify_all` (`kernsync::rwsem::Condvar`), and the
 //! `std_*`, `pl_*` peers (whatever a notify returns is dropped, so every
@@ -108,6 +114,57 @@ fn main() {
         "sy_mutex" => pairs!(n, kernsync::sync::Mutex::new(0u64), |l| *l
             .lock()
             .unwrap() += 1),
+        "ks_nested" => {
+            let a = Mutex::new(0u64);
+            let b = Mutex::new(0u64);
+            pairs!(n, (a, b), |l| {
+                let mut x = l.0.lock();
+                let mut y = l.1.lock();
+                *x += 1;
+                *y += 1;
+            })
+        }
+        "pl_nested" => {
+            let a = parking_lot::Mutex::new(0u64);
+            let b = parking_lot::Mutex::new(0u64);
+            pairs!(n, (a, b), |l| {
+                let mut x = l.0.lock();
+                let mut y = l.1.lock();
+                *x += 1;
+                *y += 1;
+            })
+        }
+        "std_nested" => {
+            let a = std::sync::Mutex::new(0u64);
+            let b = std::sync::Mutex::new(0u64);
+            pairs!(n, (a, b), |l| {
+                let mut x = l.0.lock().unwrap();
+                let mut y = l.1.lock().unwrap();
+                *x += 1;
+                *y += 1;
+            })
+        }
+        "sy_nested" => {
+            let a = kernsync::sync::Mutex::new(0u64);
+            let b = kernsync::sync::Mutex::new(0u64);
+            pairs!(n, (a, b), |l| {
+                let mut x = l.0.lock().unwrap();
+                let mut y = l.1.lock().unwrap();
+                *x += 1;
+                *y += 1;
+            })
+        }
+        "shim_mutex" => pairs!(n, parking_lot_shim::Mutex::new(0u64), |l| *l.lock() += 1),
+        "shim_nested" => {
+            let a = parking_lot_shim::Mutex::new(0u64);
+            let b = parking_lot_shim::Mutex::new(0u64);
+            pairs!(n, (a, b), |l| {
+                let mut x = l.0.lock();
+                let mut y = l.1.lock();
+                *x += 1;
+                *y += 1;
+            })
+        }
         "ks_notify" => pairs!(n, Condvar::new(), |c| {
             c.notify_one();
         }),

@@ -8,8 +8,9 @@
 #
 #   scripts/callgrind.sh              # nested A->B pairs, checks on (--features lockdep)
 #   scripts/callgrind.sh off          # nested A->B pairs, checks compiled out
-#   scripts/callgrind.sh locks        # kernsync (RwSem, Mutex, PercpuRwSem, kernsync::sync)/parking_lot/std/
-#                                     # ShardedLock pairs, notifies with no waiter, and calls of
+#   scripts/callgrind.sh locks        # kernsync (RwSem, Mutex, PercpuRwSem, kernsync::sync, the
+#                                     # parking_lot 0.13 shim)/parking_lot/std/ShardedLock pairs,
+#                                     # nested A->B Mutex pairs, notifies with no waiter, and calls of
 #                                     # 8-callback notifier chains, checks compiled out
 #   scripts/callgrind.sh locks on     # the same with checks on
 set -euo pipefail
@@ -18,7 +19,7 @@ target=${CARGO_TARGET_DIR:-target}
 
 if [ "${1:-}" = locks ]; then
   example=callgrind_locks
-  variants="ks_read pc_read pl_read std_read sl_read ks_write pc_write pl_write std_write sl_write ks_mutex pl_mutex std_mutex sy_read sy_write sy_mutex sy_notify ks_notify pl_notify std_notify sy_notify_all ks_notify_all pl_notify_all std_notify_all sy_once_lock std_once_lock sy_lazy std_lazy sy_once std_once nf_call8 anf_call8 pl_vec8 vec8"
+  variants="ks_read pc_read pl_read std_read sl_read ks_write pc_write pl_write std_write sl_write ks_mutex pl_mutex std_mutex ks_nested pl_nested std_nested sy_nested shim_mutex shim_nested sy_read sy_write sy_mutex sy_notify ks_notify pl_notify std_notify sy_notify_all ks_notify_all pl_notify_all std_notify_all sy_once_lock std_once_lock sy_lazy std_lazy sy_once std_once nf_call8 anf_call8 pl_vec8 vec8"
   features=()
   [ "${2:-}" = on ] && features=(--features lockdep)
 else
