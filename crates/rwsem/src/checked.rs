@@ -383,7 +383,8 @@ unsafe impl<R: RawRwLock> RawRwLock for Checked<R> {
     #[inline]
     #[track_caller]
     fn lock_shared(&self) -> Self::SharedGuard {
-        self.lock_shared_nested(0)
+        let held = self.map.acquire(Mode::Read);
+        CheckedGuard::new(self.raw.lock_shared(), held)
     }
 
     #[inline]
@@ -404,7 +405,8 @@ unsafe impl<R: RawRwLock> RawRwLock for Checked<R> {
     #[inline]
     #[track_caller]
     fn lock_exclusive(&self) -> Self::ExclusiveGuard {
-        self.lock_exclusive_nested(0)
+        let held = self.map.acquire(Mode::Write);
+        CheckedGuard::new(self.raw.lock_exclusive(), held)
     }
 
     #[inline]
@@ -710,7 +712,8 @@ unsafe impl<R: RawMutex> RawMutex for Checked<R> {
     #[inline]
     #[track_caller]
     fn lock(&self) -> Self::Guard {
-        self.lock_nested(0)
+        let held = self.map.acquire(Mode::Write);
+        CheckedGuard::new(self.raw.lock(), held)
     }
 
     #[inline]
