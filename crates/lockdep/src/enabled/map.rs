@@ -296,6 +296,16 @@ impl LockMap {
         }
         let c = self.cache.load(Ordering::Relaxed);
         if !ClassBits::is_validated_raw(c) {
+            // A plain blocking acquisition of a lock taken by depth (every
+            // `kernsync::sync` and parking_lot-shim lock): its subclass is
+            // picked in the fast path's visit of the thread, without the
+            // cold call.
+            if let (class, true) = ClassBits::from_raw(c).unmarked() {
+                if subclass == 0 && how == How::Blocking {
+                    let a = self.acq_of(class, mode, 0, how, site);
+                    return validate::acquire_by_depth(a, &self.serial);
+                }
+            }
             return self.acq_cold(mode, subclass, how, site);
         }
         let a = self.acq_of(ClassBits::from_raw(c), mode, subclass, how, site);
