@@ -78,30 +78,28 @@ impl Condvar {
         let checked = mutex.checked();
         let map = checked.map();
         let raw = checked.raw();
-        kernsync_lockdep::might_sleep();
         // Tracked only when the shim validates and the mutex's class is (a
         // lock first taken inside lock_api or std is not): then the release
         // and the blocking re-acquisition, as it was held, are recorded
         // before the wait. The re-acquisition's entry replaces the one the
-        // guard's unlock (`release_unpaired`) will take off.
-        if let Some(held_as) = map.held_as() {
-            map.release_unpaired();
-            #[allow(clippy::forget_non_drop)]
-            core::mem::forget(map.reacquire(held_as));
-        }
+        // guard's unlock (`release_unpaired`) will take off; its token is
+        // not kept (lock_api 0.4 keeps none).
+        //
         // kernsync's raw wait panics, before releasing the mutex, only when
         // threads wait on this condvar with another mutex: parking_lot says
         // so in its own words.
-        let timed_out = panic::catch_unwind(AssertUnwindSafe(|| match deadline {
-            // SAFETY: the guard this mutex came from proves this thread
-            // holds it; the wait returns holding it again.
-            Some(deadline) => unsafe { self.raw.wait_until(raw, deadline) },
-            None => {
-                // SAFETY: as above.
-                unsafe { self.raw.wait(raw) };
-                false
-            }
-        }));
+        let (timed_out, _token) = map.around_wait(|| {
+            panic::catch_unwind(AssertUnwindSafe(|| match deadline {
+                // SAFETY: the guard this mutex came from proves this thread
+                // holds it; the wait returns holding it again.
+                Some(deadline) => unsafe { self.raw.wait_until(raw, deadline) },
+                None => {
+                    // SAFETY: as above.
+                    unsafe { self.raw.wait(raw) };
+                    false
+                }
+            }))
+        });
         match timed_out {
             Ok(timed_out) => WaitTimeoutResult(timed_out),
             Err(_) => panic!("attempted to use a condition variable with more than one mutex"),

@@ -123,6 +123,10 @@ impl LockMap {
         Held
     }
     #[inline(always)]
+    pub fn around_wait<R>(&self, wait: impl FnOnce() -> R) -> (R, Option<Held>) {
+        (wait(), None)
+    }
+    #[inline(always)]
     pub fn acquire_by_depth(&self, _mode: Mode) -> Held {
         Held
     }

@@ -77,24 +77,15 @@ impl Condvar {
     }
 
     /// The validator's view of a wait around `wait`, which releases and
-    /// re-acquires the raw mutex. The guard's own token stays valid: a
-    /// re-acquisition of the same lock in the same mode gets an equal one.
+    /// re-acquires the raw mutex ([`LockMap::around_wait`]). The guard's
+    /// own token stays valid: a re-acquisition of the same lock in the same
+    /// mode gets an equal one.
+    ///
+    /// [`LockMap::around_wait`]: kernsync_lockdep::LockMap::around_wait
     #[inline]
     #[track_caller]
     fn around<T: ?Sized, R>(&self, guard: &mut MutexGuard<'_, T>, wait: impl FnOnce() -> R) -> R {
-        let map = checked(guard).map();
-        kernsync_lockdep::might_sleep();
-        // Not tracked (validation was off when it was taken): nothing to redo.
-        let Some(held_as) = map.held_as() else {
-            return wait();
-        };
-        map.release_unpaired();
-        // Validated before the wait: re-taking the mutex is what may block,
-        // and it is re-taken as it was held (subclass, nest lock, stated
-        // order), however the wait ends. The token equals the one the guard
-        // keeps, which releases it.
-        let _again = map.reacquire(held_as);
-        wait()
+        checked(guard).map().around_wait(wait).0
     }
 
     /// Releases the guard's mutex, waits for a notification, and locks it

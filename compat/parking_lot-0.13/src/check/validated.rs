@@ -60,15 +60,13 @@ impl Map {
     #[inline]
     #[track_caller]
     pub(crate) fn around_wait<R>(&self, held: &mut Held, wait: impl FnOnce() -> R) -> R {
-        kernsync_lockdep::might_sleep();
-        // Not tracked (validation was off when it was taken): nothing to redo.
-        let Some(how) = self.0.held_as() else {
-            return wait();
-        };
-        self.0.release_unpaired();
-        let again = self.0.reacquire(how);
-        // The guard's old token stood for the acquisition just released.
-        let _old = core::mem::replace(held, again);
-        wait()
+        let (r, again) = self.0.around_wait(wait);
+        // Not tracked (validation was off when it was taken): nothing was
+        // redone. Else the guard's old token stood for the acquisition just
+        // released.
+        if let Some(again) = again {
+            *held = again;
+        }
+        r
     }
 }

@@ -2,8 +2,9 @@
 //! the held-lock list.
 
 use super::classes::ClassKey;
-use super::entry::{Acq, How};
+use super::entry::{Acq, Held, How};
 use super::graph;
+use super::map::LockMap;
 use super::reports;
 use super::rules::Finding;
 use super::thread::{with_thread, Scope, ScopeKind, PSEUDO_INSTANCE};
@@ -64,6 +65,26 @@ pub fn might_sleep() {
                 .flatten()
         });
         deliver(raised, false);
+    }
+}
+
+impl LockMap {
+    /// A wait that releases this lock, held by the current thread, and takes
+    /// it again (a condition variable's): a [`might_sleep`] point, then the
+    /// release and a blocking re-acquisition as the lock was held (mode,
+    /// subclass, nest lock, stated order: [`held_as`](LockMap::held_as),
+    /// [`reacquire`](LockMap::reacquire)), recorded before `wait` runs,
+    /// since re-taking is what may block. Returns what `wait` returns and
+    /// the re-acquisition's token, for a guard that keeps one; `None` when
+    /// the lock is not tracked (nothing was redone).
+    #[track_caller]
+    pub fn around_wait<R>(&self, wait: impl FnOnce() -> R) -> (R, Option<Held>) {
+        might_sleep();
+        let again = self.held_as().map(|how| {
+            self.release_unpaired();
+            self.reacquire(how)
+        });
+        (wait(), again)
     }
 }
 

@@ -23,7 +23,7 @@
 //! | 6 | `validate` | the engine: one fast-or-slow decision, slow paths, raising | 1–5 |
 //! | 7 | `map` | `LockMap`, the per-lock public API | 1–6 |
 //! | 7 | `alloc` | the allocation pseudo-lock and `CheckedAlloc` | 1–6, `map` |
-//! | 7 | `annotate` | `might_*`, scopes, assertions | 1–6, `alloc` |
+//! | 7 | `annotate` | `might_*`, scopes, assertions, `LockMap::around_wait` | 1–6, `map`, `alloc` |
 //!
 //! `mod.rs` only declares and re-exports.
 
