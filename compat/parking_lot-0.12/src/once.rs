@@ -24,11 +24,10 @@
 //! different `Once`s made at one line may nest.
 
 use core::fmt;
-use core::mem::ManuallyDrop;
 use core::panic::Location;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use kernsync_lockdep::{Held, LockMap, Mode};
+use kernsync_lockdep::{LockMap, Mode};
 
 /// A call completed.
 const DONE_BIT: u8 = 1;
@@ -73,22 +72,6 @@ pub struct Once {
     state: AtomicU8,
     lock: kernsync_rwsem::RawMutex,
     map: LockMap,
-}
-
-/// The `Once`'s pseudo-lock, held until dropped (also while unwinding, when
-/// the closure panics).
-struct Waiting<'a> {
-    map: &'a LockMap,
-    held: ManuallyDrop<Held>,
-}
-
-impl Drop for Waiting<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        // SAFETY: `held` is taken once, here, and never used again.
-        let held = unsafe { ManuallyDrop::take(&mut self.held) };
-        self.map.release(held);
-    }
 }
 
 /// Holds `Once::lock` while a call runs; on drop (the end of the call, or
@@ -172,10 +155,7 @@ impl Once {
     /// Every call: the pseudo-lock around the wait or the run.
     #[track_caller]
     fn call(&self, ignore_poison: bool, f: &mut dyn FnMut(OnceState)) {
-        let _waiting = Waiting {
-            map: &self.map,
-            held: ManuallyDrop::new(self.map.acquire_by_depth(Mode::Write)),
-        };
+        let _waiting = self.map.hold_by_depth(Mode::Write);
         // Acquire: pairs with the Release store in `Running::drop`.
         if self.state.load(Ordering::Acquire) & DONE_BIT != 0 {
             return;

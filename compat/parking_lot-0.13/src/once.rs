@@ -15,11 +15,10 @@
 //! address.
 
 use core::fmt;
-use core::mem::ManuallyDrop;
 use core::panic::Location;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use kernsync_lockdep::{Held, LockMap, Mode};
+use kernsync_lockdep::{LockMap, Mode};
 use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 
 /// Set when a call completed: the `Once` is done for good.
@@ -113,32 +112,6 @@ pub struct Once {
     map: LockMap,
 }
 
-/// The `Once`'s pseudo-lock, held until dropped (also on unwind).
-struct Waiting<'a> {
-    map: &'a LockMap,
-    held: ManuallyDrop<Held>,
-}
-
-impl<'a> Waiting<'a> {
-    #[inline]
-    #[track_caller]
-    fn on(map: &'a LockMap) -> Waiting<'a> {
-        Waiting {
-            map,
-            held: ManuallyDrop::new(map.acquire_by_depth(Mode::Write)),
-        }
-    }
-}
-
-impl Drop for Waiting<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        // SAFETY: `held` is taken once, here, and never used again.
-        let held = unsafe { ManuallyDrop::take(&mut self.held) };
-        self.map.release(held);
-    }
-}
-
 impl Once {
     /// Creates a new `Once` value.
     #[inline]
@@ -199,7 +172,7 @@ impl Once {
     #[inline]
     #[track_caller]
     pub fn wait(&self) {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         if !self.is_completed() {
             self.wait_slow(false);
         }
@@ -210,7 +183,7 @@ impl Once {
     #[inline]
     #[track_caller]
     pub fn wait_force(&self) {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         if !self.is_completed() {
             self.wait_slow(true);
         }
@@ -238,7 +211,7 @@ impl Once {
     where
         F: FnOnce(),
     {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         // Acquire: as in `state`.
         if self.state.load(Ordering::Acquire) == DONE_BIT {
             return;
@@ -266,7 +239,7 @@ impl Once {
     where
         F: FnOnce(OnceState),
     {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         // Acquire: as in `state`.
         if self.state.load(Ordering::Acquire) == DONE_BIT {
             return;

@@ -32,7 +32,7 @@ pub use imp::{
     action, allocation_path, allow_order, assert_no_locks_held, atomic_section, capture,
     capture_all, dump, graph, held_locks, is_enabled, lock_internals, might_alloc, might_lock,
     might_sleep, no_alloc, set_action, set_handler, set_limits, unused_suppressions, CheckedAlloc,
-    Held, HeldAs, LockMap, COMPILED_IN,
+    Held, HeldAs, Holding, LockMap, COMPILED_IN,
 };
 pub use kind::LockKind;
 pub use limits::{Limits, LimitsError, MAX_DEPTH};

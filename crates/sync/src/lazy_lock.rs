@@ -6,9 +6,9 @@ use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::panic::{Location, RefUnwindSafe, UnwindSafe};
 
-use kernsync_lockdep::{LockKind, LockMap};
+use kernsync_lockdep::{LockKind, LockMap, Mode};
 
-use crate::once::{kind, Waiting};
+use crate::once::kind;
 
 const LAZY_LOCK: LockKind = kind("LazyLock", "kernsync::sync::LazyLock::named");
 
@@ -75,7 +75,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     #[inline]
     #[track_caller]
     pub fn force(this: &LazyLock<T, F>) -> &T {
-        let _wait = Waiting::on(&this.map);
+        let _wait = this.map.hold_by_depth(Mode::Write);
         this.cell.get_or_init(|| match this.init.take() {
             Some(f) => f(),
             None => poisoned(),
@@ -90,7 +90,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
             // Nobody can wait on an exclusively borrowed cell, but the
             // initialiser still runs holding the pseudo-lock, so what it
             // takes is recorded as the class's (as in `force`).
-            let _init = Waiting::on(&this.map);
+            let _init = this.map.hold_by_depth(Mode::Write);
             let value = match this.init.get_mut().take() {
                 Some(f) => f(),
                 None => poisoned(),

@@ -19,39 +19,10 @@
 //! reported as recursion on its own.
 
 use core::fmt;
-use core::mem::ManuallyDrop;
 use core::panic::Location;
 use std::sync::OnceState;
 
-use kernsync_lockdep::{Held, LockKind, LockMap, Mode};
-
-/// A cell's pseudo-lock, held from its acquisition until dropped (also
-/// on unwind, when an initialiser panics).
-pub(crate) struct Waiting<'a> {
-    map: &'a LockMap,
-    held: ManuallyDrop<Held>,
-}
-
-impl<'a> Waiting<'a> {
-    /// Takes `map` as a wait on (or the running of) its cell's initialiser.
-    #[inline]
-    #[track_caller]
-    pub(crate) fn on(map: &'a LockMap) -> Waiting<'a> {
-        Waiting {
-            map,
-            held: ManuallyDrop::new(map.acquire_by_depth(Mode::Write)),
-        }
-    }
-}
-
-impl Drop for Waiting<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        // SAFETY: `held` is taken once, here, and never used again.
-        let held = unsafe { ManuallyDrop::take(&mut self.held) };
-        self.map.release(held);
-    }
-}
+use kernsync_lockdep::{LockKind, LockMap, Mode};
 
 /// The validator's description of a once-cell: it offers no annotation but
 /// a name.
@@ -122,7 +93,7 @@ impl Once {
     /// (see [`std::sync::Once::call_once`]). Panics if the `Once` is poisoned.
     #[track_caller]
     pub fn call_once<F: FnOnce()>(&self, f: F) {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         self.inner.call_once(f);
     }
 
@@ -130,7 +101,7 @@ impl Once {
     /// (see [`std::sync::Once::call_once_force`]).
     #[track_caller]
     pub fn call_once_force<F: FnOnce(&OnceState)>(&self, f: F) {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         self.inner.call_once_force(f);
     }
 
@@ -143,14 +114,14 @@ impl Once {
     /// Blocks until a call completes; panics if the `Once` is poisoned.
     #[track_caller]
     pub fn wait(&self) {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         self.inner.wait();
     }
 
     /// Blocks until a call completes, poisoned or not.
     #[track_caller]
     pub fn wait_force(&self) {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         self.inner.wait_force();
     }
 }

@@ -4,9 +4,9 @@
 use core::fmt;
 use core::panic::Location;
 
-use kernsync_lockdep::{LockKind, LockMap};
+use kernsync_lockdep::{LockKind, LockMap, Mode};
 
-use crate::once::{kind, Waiting};
+use crate::once::kind;
 
 const ONCE_LOCK: LockKind = kind("OnceLock", "kernsync::sync::OnceLock::named");
 
@@ -72,7 +72,7 @@ impl<T> OnceLock<T> {
     /// Blocks until the cell is initialised, and returns the value.
     #[track_caller]
     pub fn wait(&self) -> &T {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         self.inner.wait()
     }
 
@@ -80,7 +80,7 @@ impl<T> OnceLock<T> {
     /// an initialisation in progress), giving `value` back if it was.
     #[track_caller]
     pub fn set(&self, value: T) -> Result<(), T> {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         self.inner.set(value)
     }
 
@@ -89,7 +89,7 @@ impl<T> OnceLock<T> {
     /// propagates and the cell stays empty.
     #[track_caller]
     pub fn get_or_init<F: FnOnce() -> T>(&self, f: F) -> &T {
-        let _wait = Waiting::on(&self.map);
+        let _wait = self.map.hold_by_depth(Mode::Write);
         self.inner.get_or_init(f)
     }
 

@@ -11,6 +11,7 @@ use crate::class::LockClass;
 use crate::kind::LockKind;
 use crate::mode::Mode;
 use core::fmt;
+use core::mem::ManuallyDrop;
 use core::panic::Location;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -508,18 +509,18 @@ impl LockMap {
     /// Runs `f` holding this (pseudo-)lock: the work that waiters wait for.
     #[track_caller]
     pub fn with<R>(&self, mode: Mode, f: impl FnOnce() -> R) -> R {
-        struct Release<'a>(&'a LockMap, Option<Held>, &'static Location<'static>);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                if let Some(h) = self.1.take() {
-                    // The caller's line: `drop` cannot track it.
-                    self.0.release_at(h, self.2);
-                }
-            }
-        }
         let site = Location::caller();
-        let _g = Release(self, Some(self.acq(mode, 0, How::Blocking, site)), site);
+        let _g = Holding::new(self, self.acq(mode, 0, How::Blocking, site), site);
         f()
+    }
+
+    /// [`acquire_by_depth`](LockMap::acquire_by_depth), held until the
+    /// returned guard drops (also while unwinding): a once-cell's wait, or
+    /// its initialiser's run.
+    #[inline]
+    #[track_caller]
+    pub fn hold_by_depth(&self, mode: Mode) -> Holding<'_> {
+        Holding::new(self, self.acquire_by_depth(mode), Location::caller())
     }
 
     /// Changes a held write acquisition to `Read` (a downgrade). Adds no
@@ -669,6 +670,42 @@ impl LockMap {
             }
             bits => validate::label(bits.class()),
         }
+    }
+}
+
+/// An acquisition of a (pseudo-)lock, released when this guard drops,
+/// also while unwinding: what [`LockMap::hold_by_depth`] returns.
+#[must_use = "the acquisition is released when the guard drops"]
+pub struct Holding<'a> {
+    map: &'a LockMap,
+    held: ManuallyDrop<Held>,
+    /// The acquiring line, for the release: `drop` cannot track its caller.
+    site: &'static Location<'static>,
+}
+
+impl<'a> Holding<'a> {
+    #[inline]
+    fn new(map: &'a LockMap, held: Held, site: &'static Location<'static>) -> Holding<'a> {
+        Holding {
+            map,
+            held: ManuallyDrop::new(held),
+            site,
+        }
+    }
+}
+
+impl Drop for Holding<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `held` is taken here, once, and the guard is gone after.
+        let held = unsafe { ManuallyDrop::take(&mut self.held) };
+        self.map.release_at(held, self.site);
+    }
+}
+
+impl fmt::Debug for Holding<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Holding").field("map", self.map).finish()
     }
 }
 

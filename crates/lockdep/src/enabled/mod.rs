@@ -52,7 +52,7 @@ pub use annotate::{
 pub use config::{action, dump, set_action, set_handler, set_limits};
 pub use emit::{capture, capture_all};
 pub use entry::{Held, HeldAs};
-pub use map::LockMap;
+pub use map::{Holding, LockMap};
 pub use persist::{allow_order, graph, unused_suppressions};
 
 /// Whether validation is compiled into this build.
