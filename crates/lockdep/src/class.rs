@@ -9,6 +9,13 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub(crate) const FLAG_ATOMIC: u32 = 1 << 0;
 /// Class flag: allocation is forbidden while a lock of this class is held.
 pub(crate) const FLAG_NO_ALLOC: u32 = 1 << 1;
+/// Class flag: a lock of this class may be held across an `.await` (an
+/// async lock): a tracked task's poll that returns `Pending` holding it is
+/// fine. Set per handle by `LockMap::awaitable`, never by a `LockClass`.
+/// It rides in a held entry's context byte like the two above, but no
+/// rule of the fast path reads it (it is not in `CTX_SLOW`).
+#[allow(dead_code)] // the disabled twin never reads class flags
+pub(crate) const FLAG_AWAITABLE: u32 = 1 << 2;
 /// Class flag: acquisitions of this class are not tracked at all. The top
 /// bit of the flags byte, so a `LockMap`'s cached bits are negative for such
 /// a class and one signed test covers "unresolved or not validated".

@@ -112,6 +112,10 @@ impl LockMap {
         self
     }
     #[inline(always)]
+    pub const fn awaitable(self) -> LockMap {
+        self
+    }
+    #[inline(always)]
     pub const fn or_kind(self, _kind: &'static crate::LockKind) -> LockMap {
         self
     }
@@ -265,6 +269,61 @@ pub fn graph() -> GraphSnapshot {
 /// Writes the graph: nothing to write in this build.
 pub fn dump() -> std::io::Result<()> {
     Ok(())
+}
+
+/// A future whose held locks would be its own (in this build, exactly the
+/// future: nothing is tracked).
+#[repr(transparent)]
+pub struct Tracked<F> {
+    fut: F,
+}
+
+/// Makes `fut` a tracked task (in this build, `fut` itself, wrapped).
+#[inline(always)]
+pub fn tracked<F: core::future::Future>(fut: F) -> Tracked<F> {
+    Tracked { fut }
+}
+
+/// [`tracked`], named (the name is dropped unread in this build).
+#[inline(always)]
+pub fn tracked_named<F: core::future::Future>(
+    _name: impl Into<std::borrow::Cow<'static, str>>,
+    fut: F,
+) -> Tracked<F> {
+    Tracked { fut }
+}
+
+/// Whether inside a tracked task's poll: never known in this build.
+#[inline(always)]
+pub fn in_tracked_task() -> bool {
+    false
+}
+
+impl<F> Tracked<F> {
+    /// The task's name: none is kept in this build.
+    pub fn name(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl<F: core::future::Future> core::future::Future for Tracked<F> {
+    type Output = F::Output;
+
+    #[inline(always)]
+    fn poll(
+        self: core::pin::Pin<&mut Self>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: `Tracked` never moves it
+        // out and has no `Drop` of its own, and it is `Unpin` only if `F` is.
+        unsafe { self.map_unchecked_mut(|t| &mut t.fut) }.poll(cx)
+    }
+}
+
+impl<F> core::fmt::Debug for Tracked<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tracked").finish_non_exhaustive()
+    }
 }
 
 /// A `GlobalAlloc` wrapper that checks allocations when validation is

@@ -37,6 +37,11 @@ pub enum ReportKind {
     CapacityExhausted,
     /// `assert_held`, `assert_not_held` or `assert_no_locks_held` failed.
     AssertionFailed,
+    /// A [`tracked`](crate::tracked) task's poll returned `Pending` while the
+    /// task held a thread-bound lock (one whose `LockMap` is not
+    /// [`awaitable`](crate::LockMap::awaitable)): the task may resume on
+    /// another thread, and this thread polls other tasks meanwhile.
+    HeldAcrossAwait,
 }
 
 impl ReportKind {
@@ -54,6 +59,7 @@ impl ReportKind {
             ReportKind::DepthExceeded => "held-lock stack depth exceeded, validation turned off",
             ReportKind::CapacityExhausted => "validator capacity exhausted, validation turned off",
             ReportKind::AssertionFailed => "lock assertion failed",
+            ReportKind::HeldAcrossAwait => "thread-bound lock held across an await",
         }
     }
 }
@@ -200,6 +206,9 @@ impl fmt::Display for Dependency {
 pub struct Report {
     pub(crate) kind: ReportKind,
     pub(crate) thread: String,
+    /// The tracked task being polled (or dropped), when there was one:
+    /// `Some(None)` for an unnamed task.
+    pub(crate) task: Option<Option<String>>,
     pub(crate) detail: String,
     pub(crate) classes: Vec<String>,
     pub(crate) acquiring: Option<HeldLock>,
@@ -227,6 +236,27 @@ impl Report {
     /// The name of the thread that raised the report.
     pub fn thread(&self) -> &str {
         &self.thread
+    }
+
+    /// The name of the [`tracked`](crate::tracked) task whose poll (or
+    /// drop) raised the report, `Some("<unnamed>")` for a task made by
+    /// [`tracked`](crate::tracked) without a name, and `None` outside a
+    /// tracked task. A report raised in a task names the task where a sync
+    /// one names the thread: `task 'name' (on thread 'x')`.
+    pub fn task(&self) -> Option<&str> {
+        self.task
+            .as_ref()
+            .map(|name| name.as_deref().unwrap_or("<unnamed>"))
+    }
+
+    /// Who raised it, as the text says: `thread 'x'`, or `task 'name' (on
+    /// thread 'x')` / `an unnamed task (on thread 'x')` inside a tracked task.
+    fn who(&self) -> String {
+        match &self.task {
+            None => format!("thread '{}'", self.thread),
+            Some(Some(name)) => format!("task '{name}' (on thread '{}')", self.thread),
+            Some(None) => format!("an unnamed task (on thread '{}')", self.thread),
+        }
     }
 
     /// One or two sentences on what happened.
@@ -380,7 +410,8 @@ impl fmt::Display for Report {
         writeln!(f, "{bar}")?;
         writeln!(f, "WARNING: {}", self.title())?;
         writeln!(f, "{}", "-".repeat(60))?;
-        writeln!(f, "thread '{}': {}", self.thread, self.detail)?;
+        let who = self.who();
+        writeln!(f, "{who}: {}", self.detail)?;
         // Most details already name the lock being acquired and where.
         if let Some(a) = &self.acquiring {
             if !self.detail.contains(&a.site.to_string()) {
@@ -430,10 +461,10 @@ impl fmt::Display for Report {
             f.write_str(&scenario)?;
         }
         match self.held.len() {
-            0 => writeln!(f, "\nno locks held by thread '{}'.", self.thread)?,
+            0 => writeln!(f, "\nno locks held by {who}.")?,
             n => {
                 let s = if n == 1 { "" } else { "s" };
-                writeln!(f, "\n{n} lock{s} held by thread '{}':", self.thread)?;
+                writeln!(f, "\n{n} lock{s} held by {who}:")?;
                 for (i, h) in self.held.iter().enumerate() {
                     writeln!(f, " #{i}: {h}{}", In(self.held_in(i)))?;
                 }

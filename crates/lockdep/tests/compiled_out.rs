@@ -144,3 +144,24 @@ fn checked_alloc_passes_through() {
     });
     assert!(reports.is_empty());
 }
+
+/// A tracked task is its future: same size, polled straight through, and
+/// never "inside a tracked task" (nothing is tracked).
+#[test]
+fn tracked_tasks_are_their_futures() {
+    use kernsync_lockdep::{in_tracked_task, tracked, tracked_named, Tracked};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    let fut = async { in_tracked_task() };
+    assert_eq!(size_of::<Tracked<[u64; 3]>>(), size_of::<[u64; 3]>());
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut t = pin!(tracked(fut));
+    assert_eq!(t.as_mut().poll(&mut cx), Poll::Ready(false));
+    let mut t = pin!(tracked_named("named", async { 5 }));
+    assert_eq!(t.name(), None);
+    assert_eq!(t.as_mut().poll(&mut cx), Poll::Ready(5));
+    static L: LockMap = LockMap::new(&A).awaitable();
+    let h = L.acquire(Mode::Write);
+    L.release(h);
+}

@@ -15,13 +15,15 @@
 //! | 56..64  | context: the class's flags       | the class's flags (`FLAG_*`) |
 //!
 //! The context byte of a validated class is its flags: `FLAG_ATOMIC` and
-//! `FLAG_NO_ALLOC` shape what may be done while it is held, and
+//! `FLAG_NO_ALLOC` shape what may be done while it is held,
+//! `FLAG_AWAITABLE` lets it be held across an `.await` in a tracked task,
+//! bit 6 is the cache-only `BY_DEPTH` mark (below), and
 //! `FLAG_NOT_VALIDATED` (the top bit) never reaches an entry, which is what
 //! lets one signed test of `ClassBits` mean "resolved and validated".
 
 #[cfg(test)]
 use crate::class::FLAG_NO_ALLOC;
-use crate::class::{FLAG_ATOMIC, FLAG_NOT_VALIDATED};
+use crate::class::{FLAG_ATOMIC, FLAG_AWAITABLE, FLAG_NOT_VALIDATED};
 use crate::mode::Mode;
 use crate::report::Site;
 use core::fmt;
@@ -124,6 +126,16 @@ impl ClassBits {
     pub const fn is_atomic(self) -> bool {
         self.flags() & FLAG_ATOMIC != 0
     }
+
+    /// The same class, with the flag `flag` (`FLAG_AWAITABLE`) added when
+    /// it is resolved and validated (the marks stay as they are).
+    #[inline]
+    pub const fn with_flag(self, flag: u32) -> ClassBits {
+        match self.is_validated() {
+            true => ClassBits(self.0 | (flag as u64) << CLASS_FLAGS_SHIFT),
+            false => self,
+        }
+    }
 }
 
 /// A held entry's identity (see the module's table). All of it is what the
@@ -178,8 +190,9 @@ impl EntryId {
     }
 
     /// The context byte: the class flags that shape what may be done while
-    /// the entry is held (`FLAG_ATOMIC`, `FLAG_NO_ALLOC`: the only flags a
-    /// validated class can have, so no mask is needed).
+    /// the entry is held (`FLAG_ATOMIC`, `FLAG_NO_ALLOC`, `FLAG_AWAITABLE`:
+    /// the only flags a validated class can have, so no mask is needed;
+    /// the thread's `ctx` tests the bits it cares about).
     #[inline(always)]
     pub const fn ctx(self) -> u8 {
         (self.0 >> CLASS_FLAGS_SHIFT) as u8
@@ -195,6 +208,12 @@ impl EntryId {
     #[inline]
     pub const fn with_subclass(self, subclass: u8) -> EntryId {
         EntryId(self.0 & !(0xff << SUBCLASS_SHIFT) | (subclass as u64) << SUBCLASS_SHIFT)
+    }
+
+    /// Whether its lock may be held across an `.await` (`FLAG_AWAITABLE`).
+    #[inline]
+    pub const fn is_awaitable(self) -> bool {
+        self.ctx() as u32 & FLAG_AWAITABLE != 0
     }
 
     /// The node this entry orders: (class, subclass).

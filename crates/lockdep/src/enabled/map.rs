@@ -7,7 +7,7 @@ use super::entry::{Acq, ClassBits, Held, HeldAs, How};
 use super::graph::SiteName;
 use super::thread::with_thread;
 use super::validate;
-use crate::class::LockClass;
+use crate::class::{LockClass, FLAG_AWAITABLE};
 use crate::kind::LockKind;
 use crate::mode::Mode;
 use core::fmt;
@@ -50,6 +50,8 @@ pub struct LockMap {
     /// A guard may be forgotten and the lock then dropped, silently (see
     /// [`LockMap::forgettable`]); always so for a [`LockMap::first_use`] lock.
     forgettable: bool,
+    /// The lock may be held across an `.await` (see [`LockMap::awaitable`]).
+    awaitable: bool,
 }
 
 impl LockMap {
@@ -122,6 +124,7 @@ impl LockMap {
             kind: None,
             by_depth: matches!(key, ClassKey::FirstUse),
             forgettable: matches!(key, ClassKey::FirstUse),
+            awaitable: false,
         }
     }
 
@@ -135,6 +138,27 @@ impl LockMap {
     /// built from `INIT`.
     pub const fn forgettable(mut self) -> LockMap {
         self.forgettable = true;
+        self
+    }
+
+    /// The same handle, for a lock that may be held across an `.await` (an
+    /// async lock): its class carries the flag, so a
+    /// [`tracked`](crate::tracked) task whose poll returns `Pending` while
+    /// holding it is fine. A lock not marked so is *thread-bound*: holding
+    /// it across a `Pending` is reported
+    /// ([`HeldAcrossAwait`](crate::ReportKind::HeldAcrossAwait)), since the
+    /// task may resume on another thread and this thread runs other tasks
+    /// meanwhile. Give the locks of one class the same marking: the flag is
+    /// the handle's, and two handles of one class marked differently make
+    /// two chains of one sequence (validated twice, never wrongly).
+    ///
+    /// ```
+    /// use kernsync_lockdep::LockMap;
+    /// static ASYNC_LOCK: LockMap = LockMap::named("async state").awaitable();
+    /// # let _ = &ASYNC_LOCK;
+    /// ```
+    pub const fn awaitable(mut self) -> LockMap {
+        self.awaitable = true;
         self
     }
 
@@ -245,7 +269,10 @@ impl LockMap {
             ),
             (key, _) => key,
         };
-        let bits = validate::resolve(key, kind);
+        let bits = match self.awaitable {
+            true => validate::resolve(key, kind).with_flag(FLAG_AWAITABLE),
+            false => validate::resolve(key, kind),
+        };
         if bits != ClassBits::UNRESOLVED {
             self.serial
                 .store(validate::first_use(self.instance()), Ordering::Relaxed);

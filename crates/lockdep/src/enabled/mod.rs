@@ -24,6 +24,7 @@
 //! | 7 | `map` | `LockMap`, the per-lock public API | 1–6 |
 //! | 7 | `alloc` | the allocation pseudo-lock and `CheckedAlloc` | 1–6, `map` |
 //! | 7 | `annotate` | `might_*`, scopes, assertions, `LockMap::around_wait` | 1–6, `map`, `alloc` |
+//! | 7 | `task` | tracked tasks: held entries swapped in around each poll | 1–6 |
 //!
 //! `mod.rs` only declares and re-exports.
 
@@ -41,6 +42,7 @@ mod map;
 mod persist;
 mod reports;
 mod rules;
+mod task;
 mod thread;
 mod validate;
 
@@ -54,6 +56,7 @@ pub use emit::{capture, capture_all};
 pub use entry::{Held, HeldAs};
 pub use map::{Holding, LockMap};
 pub use persist::{allow_order, graph, unused_suppressions};
+pub use task::{in_tracked_task, tracked, tracked_named, Tracked};
 
 /// Whether validation is compiled into this build.
 pub const COMPILED_IN: bool = true;

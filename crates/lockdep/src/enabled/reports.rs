@@ -25,6 +25,7 @@ pub(crate) fn build(g: &Graph, t: &ThreadState, f: Finding) -> Report {
     let mut r = Report {
         kind,
         thread: thread_name(),
+        task: task_name(t),
         detail,
         classes,
         acquiring: acquiring.map(|a| acquiring_lock(g, &a)),
@@ -93,9 +94,12 @@ fn site(t: &ThreadState, f: &Finding) -> Option<Site> {
         | Finding::MightSleep(site)
         | Finding::Assertion { site, .. } => Some(Site::Code(site)),
         Finding::AllocForbidden(site, _) => Some(*site),
-        Finding::HeldLockFreed(e) => Some(e.report_site()),
+        Finding::HeldLockFreed(e) | Finding::HeldAcrossAwait(e) => Some(e.report_site()),
         Finding::HeldAtExit => Some(t.entry(0).report_site()),
-        Finding::Cycle(None, _) | Finding::Bound(_) | Finding::LostInAllocator => None,
+        Finding::Cycle(None, _)
+        | Finding::Bound(_)
+        | Finding::LostInAllocator
+        | Finding::TaskDepthExceeded(_) => None,
     }
 }
 
@@ -134,6 +138,15 @@ fn acquiring_lock(g: &Graph, a: &Acq) -> HeldLock {
 
 fn label(g: &Graph, a: &Acq) -> String {
     g.label(a.class.class(), a.subclass)
+}
+
+/// The task being polled on `t`'s thread, if any (`Some(None)`: unnamed).
+fn task_name(t: &ThreadState) -> Option<Option<String>> {
+    let task = t.task.get()?;
+    // SAFETY: `t` is this thread's state (or a detached copy, whose `task`
+    // is `None`), and its `task` is set only for the duration of the
+    // tracked poll running now, which keeps the name alive.
+    Some(unsafe { task.get() }.map(str::to_owned))
 }
 
 fn thread_name() -> String {
@@ -231,6 +244,8 @@ fn describe(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
             );
             (HeldLockFreed, detail, vec![name], None)
         }
+        Finding::HeldAcrossAwait(e) => held_across_await(g, t, e),
+        Finding::TaskDepthExceeded(n) => task_too_deep(t, *n),
         Finding::Assertion {
             what,
             classes,
@@ -240,6 +255,36 @@ fn describe(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
             (AssertionFailed, detail, classes.clone(), None)
         }
     }
+}
+
+/// `task 'name'`, or `an unnamed task`, for the task polled on `t`'s thread.
+fn task_label(t: &ThreadState) -> String {
+    match task_name(t) {
+        Some(Some(name)) => format!("task '{name}'"),
+        _ => "an unnamed task".to_owned(),
+    }
+}
+
+/// The text of a task whose `n` held entries do not fit on `t`'s stack.
+fn task_too_deep(t: &ThreadState, n: usize) -> Text {
+    let detail = format!(
+        "resuming {} with its {n} held lock(s) on a thread holding {} would hold more than {MAX_DEPTH} locks; {OFF_FROM_NOW}",
+        task_label(t),
+        t.depth()
+    );
+    (ReportKind::DepthExceeded, detail, Vec::new(), None)
+}
+
+/// The text of a thread-bound lock (`e`) held across an `.await`.
+fn held_across_await(g: &Graph, t: &ThreadState, e: &Entry) -> Text {
+    let name = g.label(e.id.class(), e.id.subclass());
+    let detail = format!(
+        "\"{name}\" ({}), taken at {}, is held by {} across an .await (its poll returned Pending), but it is thread-bound: the task may resume on another thread, and this thread polls other tasks meanwhile. Release it before awaiting, or use an async lock (a `LockMap` marked `awaitable`)",
+        e.id.mode(),
+        e.report_site(),
+        task_label(t)
+    );
+    (ReportKind::HeldAcrossAwait, detail, vec![name], None)
 }
 
 /// The text of an allocation where allocating is forbidden, under the

@@ -40,6 +40,12 @@ pub(crate) enum Finding {
     HeldAtExit,
     /// A lock freed while this thread holds it, as `Entry`.
     HeldLockFreed(Entry),
+    /// A tracked task's poll returned `Pending` holding the thread-bound
+    /// lock of `Entry`.
+    HeldAcrossAwait(Entry),
+    /// A tracked task's saved entries (this many) do not fit on the
+    /// thread's held stack above what it holds.
+    TaskDepthExceeded(usize),
     /// A failed lock assertion.
     Assertion {
         what: String,

@@ -107,6 +107,31 @@ pub(crate) struct ThreadState {
     pub in_graph: Cell<bool>,
     /// Where a report cannot unwind (the allocator, a thread-exit destructor).
     pub no_unwind: Cell<u32>,
+    /// Inside a tracked task's poll (or drop): the innermost task, whose
+    /// held entries sit on top of the stack (see `task`).
+    pub task: Cell<Option<TaskName>>,
+}
+
+/// The name of the task being polled on a thread (`None` inside: unnamed),
+/// set by a tracked poll for its duration and restored when it ends. One
+/// word: a pointer to the name's place in the `Tracked`.
+#[derive(Clone, Copy)]
+pub(crate) struct TaskName(pub core::ptr::NonNull<Option<std::borrow::Cow<'static, str>>>);
+
+impl TaskName {
+    /// The name, as a report shows it.
+    ///
+    /// # Safety
+    ///
+    /// The name must still be alive: read it only on the thread whose
+    /// `ThreadState::task` holds it, while that field does (a tracked poll
+    /// sets it from its own `Tracked`, which it borrows, and restores the
+    /// previous value before it returns or unwinds).
+    pub unsafe fn get(&self) -> Option<&str> {
+        // SAFETY: the caller's contract: the `Tracked` the name lives in is
+        // borrowed by the poll that is running, which does not change it.
+        unsafe { self.0.as_ref() }.as_deref()
+    }
 }
 
 thread_local! {
@@ -142,6 +167,7 @@ impl ThreadState {
             in_allocator: Cell::new(0),
             in_graph: Cell::new(false),
             no_unwind: Cell::new(0),
+            task: Cell::new(None),
         }
     }
 
@@ -350,6 +376,9 @@ impl ThreadState {
         }
         self.depth.set(i);
         self.key.set(top.prev_key.get());
+        // An entry with any class flag (an atomic, no-alloc or awaitable
+        // class) recomputes the context: testing for the flags that matter
+        // would cost every other release an instruction (measured).
         if id.ctx() != 0 {
             self.recompute_ctx();
         }
@@ -447,6 +476,40 @@ impl ThreadState {
         }
         self.key.set(key);
         self.recompute_ctx();
+    }
+
+    // ------------------------------------------------------------ tasks
+
+    /// What identifies entry `i` across a tracked poll, without what a
+    /// poll may change in a lock the thread held before it (its mode: a
+    /// downgrade; its site: an upgrade; its merge count): class, subclass,
+    /// entry flags and instance.
+    pub fn stamp(&self, i: usize) -> u64 {
+        let id = self.held[i].id.get().with_mode(Mode::Write);
+        id.mix_into(self.instances[i].get() as u64)
+    }
+
+    /// Pushes an entry a tracked task saved (validated when it was taken),
+    /// re-keyed above what the thread holds. The caller checked the bound.
+    pub fn push_saved(&self, e: Entry, instance: usize) {
+        let depth = self.depth.get();
+        let key = self.key.get();
+        self.held[depth].set(Entry { prev_key: key, ..e });
+        self.instances[depth].set(instance);
+        self.depth.set(depth + 1);
+        self.key.set(e.id.mix_into(key));
+        self.ctx.set(self.ctx.get() | e.id.ctx());
+    }
+
+    /// Pops the entries from `k` up (a tracked task's, going back to it),
+    /// keeping the key and the held part of `ctx` right for what is left.
+    pub fn truncate(&self, k: usize) {
+        let depth = self.depth.get();
+        if k < depth {
+            self.key.set(self.held[k].prev_key.get());
+            self.depth.set(k);
+            self.recompute_ctx();
+        }
     }
 
     fn recompute_ctx(&self) {

@@ -576,7 +576,7 @@ thread_local! {
 /// may allocate, so it is done as the validator's own work, and never from
 /// inside the allocator (it is retried on a later acquisition).
 #[cold]
-fn arm_exit_check(t: &ThreadState) {
+pub(crate) fn arm_exit_check(t: &ThreadState) {
     if t.in_alloc.get() != 0 || t.no_unwind.get() != 0 {
         return;
     }
