@@ -612,3 +612,64 @@ impl Drop for Scope {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enabled::entry::ClassBits;
+
+    fn acq(class: u32, flags: u32, instance: usize) -> Acq {
+        Acq {
+            instance,
+            serial: 0,
+            class: ClassBits::new(class, flags),
+            mode: Mode::Write,
+            subclass: 0,
+            how: How::Blocking,
+            site: Location::caller(),
+        }
+    }
+
+    fn push(t: &ThreadState, a: &Acq) {
+        let _ = t.push(a, t.key_with(a));
+    }
+
+    /// A task's entries pushed back (re-keyed above the thread's) give the
+    /// key and context a plain push would, and popping them restores the
+    /// thread's key and context, scope bits included.
+    #[test]
+    fn saved_entries_rekey_and_restore() {
+        let (t, plain) = (ThreadState::new(), ThreadState::new());
+        let thread_own = acq(1, 0, 0x100);
+        let task = [acq(2, FLAG_NO_ALLOC, 0x200), acq(3, 0, 0x300)];
+        push(&t, &thread_own);
+        push(&plain, &thread_own);
+        let (key, ctx) = (t.key(), t.ctx.get());
+        for a in &task {
+            push(&plain, a);
+        }
+        let saved: Vec<_> = plain.entries().skip(1).collect();
+        for &(e, instance) in &saved {
+            t.push_saved(e, instance);
+        }
+        assert_eq!(
+            (t.depth(), t.key(), t.ctx.get()),
+            (3, plain.key(), plain.ctx.get())
+        );
+        assert!(t.in_no_alloc());
+        assert_eq!(t.stamp(2), plain.stamp(2));
+        t.truncate(1);
+        assert_eq!((t.depth(), t.key(), t.ctx.get()), (1, key, ctx));
+        assert!(!t.in_no_alloc() && t.unarmed(), "scope bits stay");
+    }
+
+    /// A stamp does not change with the mode (a downgrade in a poll).
+    #[test]
+    fn stamps_ignore_the_mode() {
+        let t = ThreadState::new();
+        push(&t, &acq(1, 0, 0x100));
+        let before = t.stamp(0);
+        t.set_mode(0, Mode::Read, None);
+        assert_eq!(t.stamp(0), before);
+    }
+}
