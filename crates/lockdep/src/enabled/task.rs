@@ -115,12 +115,6 @@ struct Task {
     name: Option<Cow<'static, str>>,
 }
 
-impl Task {
-    fn name(&self) -> TaskName {
-        TaskName(NonNull::from(&self.name))
-    }
-}
-
 impl<F> Tracked<F> {
     fn new(name: Option<Cow<'static, str>>, fut: F) -> Tracked<F> {
         Tracked {
@@ -147,7 +141,7 @@ impl<F: Future> Future for Tracked<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: `this` came from a pinned `Tracked`, so `fut` stays put.
         let fut = unsafe { Pin::new_unchecked(&mut *this.fut) };
-        let (frame, raised) = Frame::enter(&mut this.task);
+        let (frame, raised) = Frame::enter(&mut this.task.saved, &this.task.name);
         deliver(raised, false);
         let r = fut.poll(cx);
         frame.exit(r.is_pending());
@@ -157,7 +151,7 @@ impl<F: Future> Future for Tracked<F> {
 
 impl<F> Drop for Tracked<F> {
     fn drop(&mut self) {
-        let (frame, raised) = Frame::enter(&mut self.task);
+        let (frame, raised) = Frame::enter(&mut self.task.saved, &self.task.name);
         // SAFETY: dropped here, once, in place (it may be pinned), and never
         // used again: the `Tracked` is going away.
         unsafe { ManuallyDrop::drop(&mut self.fut) };
@@ -179,7 +173,9 @@ impl<F> fmt::Debug for Tracked<F> {
 /// while it is alive, and go back to the task when it ends, on unwinding
 /// too (its `Drop`).
 struct Frame<'a> {
-    task: &'a mut Task,
+    /// The task's saved entries (its name is borrowed apart, shared, so
+    /// the pointer to it that reports read stays valid while this is used).
+    saved: &'a mut Vec<(Entry, usize)>,
     /// How many entries the thread held when the poll began.
     base: usize,
     /// The [`stamp`](ThreadState::stamp) of each of those.
@@ -191,30 +187,34 @@ struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
-    /// Swaps `task`'s entries in above what the thread holds. The reports
-    /// returned (a bound reached) are the caller's to deliver.
-    fn enter(task: &'a mut Task) -> (Frame<'a>, Raised) {
+    /// Swaps a task's entries (`saved`) in above what the thread holds,
+    /// naming the task `name` meanwhile. The reports returned (a bound
+    /// reached) are the caller's to deliver.
+    fn enter(
+        saved: &'a mut Vec<(Entry, usize)>,
+        name: &'a Option<Cow<'static, str>>,
+    ) -> (Frame<'a>, Raised) {
         with_thread(|t| {
             let base = t.depth();
             let mut marks = [0; MAX_DEPTH];
             for (i, m) in marks[..base].iter_mut().enumerate() {
                 *m = t.stamp(i);
             }
-            let outer = t.task.replace(Some(task.name()));
+            let outer = t.task.replace(Some(TaskName(NonNull::from(name))));
             let mut raised = Raised::new();
-            if base + task.saved.len() > MAX_DEPTH {
-                raised.extend(too_deep(t, task.saved.len()));
-            } else if !task.saved.is_empty() {
-                for &(e, instance) in &task.saved {
+            if base + saved.len() > MAX_DEPTH {
+                raised.extend(too_deep(t, saved.len()));
+            } else if !saved.is_empty() {
+                for &(e, instance) in saved.iter() {
                     t.push_saved(e, instance);
                 }
-                task.saved.clear();
+                saved.clear();
                 if t.unarmed() {
                     validate::arm_exit_check(t);
                 }
             }
             let frame = Frame {
-                task,
+                saved,
                 base,
                 marks,
                 outer,
@@ -273,8 +273,7 @@ impl<'a> Frame<'a> {
     fn save(&mut self, t: &ThreadState, k: usize) {
         // The task's vector is the validator's allocation, not the user's.
         let _busy = Busy::enter(t);
-        self.task
-            .saved
+        self.saved
             .extend((k..t.depth()).map(|i| (t.entry(i), t.instance(i))));
         t.truncate(k);
     }
