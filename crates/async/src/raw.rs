@@ -2,8 +2,8 @@
 //! this crate, and [`Acquire`], the future that waits on it.
 //!
 //! One atomic state word (the table below) holds the available permits and
-//! a `QUEUED` bit; a FIFO of waiters ([`queue`]) sits behind a small lock
-//! ([`queue_lock`]) that only the contended paths take.
+//! a `QUEUED` bit; a FIFO of waiters (module `queue`) sits behind a small lock
+//! (module `queue_lock`) that only the contended paths take.
 //!
 //! - **Uncontended acquire**: one compare-and-swap, which succeeds only
 //!   while no waiter is queued (no barging past a waiter: FIFO).

@@ -1,10 +1,11 @@
 //! Loom models of the waiter queue of `RawSemaphore` (the semaphore under
 //! `Mutex` and `RwSem`): an acquire racing a release and a cancellation (a
 //! dropped future, before or after its grant), the mutex hand-off between
-//! two tasks, a writer waiting behind readers, and a cancelled first waiter
-//! that blocked a reader behind it. Each ends by checking that no waiter is
-//! left and no permit lost; loom's `UnsafeCell` flags any access the
-//! permits did not order, and a lost wakeup is a deadlock loom reports.
+//! two tasks, a writer waiting behind readers, a cancelled first waiter
+//! that blocked a reader behind it, and an upgrade queued ahead of a
+//! writer. Each ends by checking that no waiter is left and no permit lost;
+//! loom's `UnsafeCell` flags any access the permits did not order, and a
+//! lost wakeup is a deadlock loom reports.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p
 //! kernsync-async --release --test loom_waiters`.
@@ -175,5 +176,38 @@ fn a_cancelled_head_lets_the_next_waiter_in() {
         r.join().unwrap();
         s.sem.release(1);
         s.assert_idle(2);
+    });
+}
+
+/// (5) An upgrade is queued ahead of a waiting writer: with the RwSem's
+/// weights in small (write 4, upgradable 3, read 1), an upgradable reader
+/// upgrades while a reader leaves and a writer queues for everything. Were
+/// the upgrade queued behind the writer, both would wait forever (loom
+/// reports the deadlock).
+#[test]
+fn an_upgrade_waits_ahead_of_a_queued_writer() {
+    loom::model(|| {
+        let s = shared(4);
+        assert!(s.sem.try_acquire(3)); // the upgradable read
+        assert!(s.sem.try_acquire(1)); // a reader beside it
+        let w = {
+            let s = s.clone();
+            thread::spawn(move || {
+                block_on(s.sem.acquire(4));
+                s.bump();
+                s.sem.release(4);
+            })
+        };
+        let r = {
+            let s = s.clone();
+            thread::spawn(move || s.sem.release(1)) // the reader leaves
+        };
+        block_on(s.sem.acquire_first(1)); // the upgrade
+        s.bump();
+        s.sem.release(4);
+        w.join().unwrap();
+        r.join().unwrap();
+        assert_eq!(s.read(), 2);
+        s.assert_idle(4);
     });
 }
