@@ -21,3 +21,8 @@ pub use kernsync_notifier as notifier;
 /// A superset of `std::sync` whose `Mutex`, `RwLock` and `Condvar` are
 /// validated, with std's API and poisoning: see [`kernsync_sync`].
 pub use kernsync_sync as sync;
+
+/// Async locks (`Mutex`, the task-fair `RwSem`) on a fair FIFO semaphore,
+/// runtime-agnostic and cancel-safe, reporting to the validator: see
+/// [`kernsync_async`].
+pub use kernsync_async as future;

@@ -1,0 +1,103 @@
+//! Every call this crate makes to the lock-order validator, behind one tiny
+//! interface, so the rules live in one place.
+//!
+//! **Without a tracked task** (today: the validator's held-lock stacks
+//! belong to OS threads, and a task moves between threads):
+//!
+//! - an async acquisition (`lock`, `read`, `write`, `upgradable_read`,
+//!   their owned forms, `upgrade`) is *check-only*: when its future is made
+//!   (inside the poll of the task that awaits it, and at the caller's line,
+//!   which a report names) it is [`LockMap::acquire_release`]d in its mode,
+//!   which adds edges from the locks the thread holds to this lock and
+//!   reports cycles, but leaves no held entry. A guard that moves between
+//!   tasks and threads can then never give a false report; the price is
+//!   that locks taken while an async guard is held gain no edge from it;
+//! - a `try_*` acquisition is a check-only *trylock*: it cannot wait, so it
+//!   adds no edge into the lock ([`LockMap::try_acquired`], released at once);
+//! - a `blocking_*` acquisition blocks the thread, so it is a thread-bound
+//!   acquisition with a real held entry ([`LockMap::acquire`]), released
+//!   when its guard drops (on the same thread: a blocking guard dropped on
+//!   another thread is reported as a bad unlock);
+//! - owned guards (`*_owned`) are always check-only.
+//!
+//! A [`Token`] is what a guard keeps: a real held entry, or none.
+
+use kernsync_lockdep::{Held, LockMap, Mode};
+
+/// What a guard keeps for the validator: the held entry of a thread-bound
+/// (`blocking_*`) acquisition, or none (an untracked [`Held`]).
+#[derive(Debug)]
+pub(crate) struct Token(Held);
+
+impl Token {
+    /// No held entry: a check-only acquisition.
+    pub(crate) const NONE: Token = Token(Held::UNTRACKED);
+}
+
+/// The validator calls (see the module docs).
+pub(crate) struct Check;
+
+impl Check {
+    /// An async acquisition in `mode` begins: check-only.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn begin(map: &LockMap, mode: Mode) -> Token {
+        map.acquire_release(mode);
+        Token::NONE
+    }
+
+    /// A `try_*` acquisition in `mode` succeeded: a check-only trylock.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn try_acquired(map: &LockMap, mode: Mode) -> Token {
+        let held = map.try_acquired(mode);
+        map.release(held);
+        Token::NONE
+    }
+
+    /// A `blocking_*` acquisition in `mode` is about to block the thread:
+    /// a held entry of this thread, recorded before it can block.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn blocking(map: &LockMap, mode: Mode) -> Token {
+        Token(map.acquire(mode))
+    }
+
+    /// A guard lets go of `token`.
+    #[inline]
+    pub(crate) fn release(map: &LockMap, token: Token) {
+        if token.0.is_tracked() {
+            map.release(token.0);
+        }
+    }
+
+    /// An upgradable read held as `token` begins its upgrade: a new write
+    /// acquisition of the same lock, which waits for the readers.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn upgrade(map: &LockMap, token: &mut Token) {
+        match token.0.is_tracked() {
+            true => map.upgrade(&mut token.0),
+            false => map.acquire_release(Mode::Write),
+        }
+    }
+
+    /// An upgradable read held as `token` became a write without waiting:
+    /// a trylock, so no edge.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn try_upgraded(map: &LockMap, token: &mut Token) {
+        if token.0.is_tracked() {
+            map.try_upgraded(&mut token.0);
+        }
+    }
+
+    /// A write held as `token` became a read (or an upgradable read): no edge.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn downgrade(map: &LockMap, token: &mut Token) {
+        if token.0.is_tracked() {
+            map.downgrade(&mut token.0);
+        }
+    }
+}
