@@ -1,26 +1,49 @@
 //! Every call this crate makes to the lock-order validator, behind one tiny
 //! interface, so the rules live in one place.
 //!
-//! **Without a tracked task** (today: the validator's held-lock stacks
-//! belong to OS threads, and a task moves between threads):
+//! Every lock of this crate is [`awaitable`](LockMap::awaitable): holding
+//! it across an `.await` is what it is for, never a `HeldAcrossAwait`.
 //!
-//! - an async acquisition (`lock`, `read`, `write`, `upgradable_read`,
-//!   their owned forms, `upgrade`) is *check-only*: when its future is made
-//!   (inside the poll of the task that awaits it, and at the caller's line,
-//!   which a report names) it is [`LockMap::acquire_release`]d in its mode,
-//!   which adds edges from the locks the thread holds to this lock and
-//!   reports cycles, but leaves no held entry. A guard that moves between
-//!   tasks and threads can then never give a false report; the price is
-//!   that locks taken while an async guard is held gain no edge from it;
+//! **In a tracked task** ([`kernsync_lockdep::tracked`], or a spawn helper
+//! of [`crate::rt`]), the task owns a held-stack of its own, swapped onto
+//! whichever thread polls it, so an async acquisition is a lock like any
+//! other:
+//!
+//! - `lock`, `read`, `write`, `upgradable_read` take a held entry when
+//!   their future is made (at the caller's line, which a report names, and
+//!   before the future can wait): edges from what the task holds, cycles
+//!   reported. The entry is the task's while the future waits and while
+//!   the guard lives; a cancelled future releases it;
+//! - `try_*` take a trylock entry (no edge into the lock);
+//! - `upgrade` turns the upgradable read's entry into a write, as the
+//!   sync `RwSem` does; downgrades change it in place.
+//!
+//! **Without a tracked task** (the held stack is the thread's, and a task
+//! moves between threads and interleaves with others on one):
+//!
+//! - an async acquisition is *check-only*: when its future is made it is
+//!   [`LockMap::acquire_release`]d in its mode, which adds edges from the
+//!   locks the thread holds to this lock and reports cycles, but leaves no
+//!   held entry. A guard that moves between tasks and threads can then never
+//!   give a false report; the price is that locks taken while an async guard
+//!   is held gain no edge from it;
 //! - a `try_*` acquisition is a check-only *trylock*: it cannot wait, so it
-//!   adds no edge into the lock ([`LockMap::try_acquired`], released at once);
-//! - a `blocking_*` acquisition blocks the thread, so it is a thread-bound
-//!   acquisition with a real held entry ([`LockMap::acquire`]), released
-//!   when its guard drops (on the same thread: a blocking guard dropped on
-//!   another thread is reported as a bad unlock);
-//! - owned guards (`*_owned`) are always check-only.
+//!   adds no edge into the lock ([`LockMap::try_acquired`], released at once).
 //!
-//! A [`Token`] is what a guard keeps: a real held entry, or none.
+//! **Everywhere:**
+//!
+//! - owned guards (`*_owned`) are check-only, in a tracked task too: they
+//!   exist to move into other tasks, whose stacks do not hold them;
+//! - a `blocking_*` acquisition blocks the thread, so it is a thread-bound
+//!   acquisition with a real held entry of the thread ([`LockMap::acquire`]),
+//!   released when its guard drops (on the same thread: a blocking guard
+//!   dropped on another thread is reported as a bad unlock).
+//!
+//! A borrowed guard taken in a tracked task and dropped in another task (a
+//! `'static` lock's guard sent away) is reported as the release of a lock
+//! the releasing task does not hold: use the owned forms to move a guard.
+//!
+//! A [`Token`] is what a future or guard keeps: a real held entry, or none.
 
 use kernsync_lockdep::{Held, LockMap, Mode};
 
@@ -38,18 +61,41 @@ impl Token {
 pub(crate) struct Check;
 
 impl Check {
-    /// An async acquisition in `mode` begins: check-only.
+    /// An async acquisition in `mode` begins: a held entry of a tracked
+    /// task, check-only elsewhere.
     #[inline]
     #[track_caller]
     pub(crate) fn begin(map: &LockMap, mode: Mode) -> Token {
+        match kernsync_lockdep::in_tracked_task() {
+            true => Token(map.acquire(mode)),
+            false => Check::begin_owned(map, mode),
+        }
+    }
+
+    /// An async acquisition of an owned guard in `mode` begins: check-only.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn begin_owned(map: &LockMap, mode: Mode) -> Token {
         map.acquire_release(mode);
         Token::NONE
     }
 
-    /// A `try_*` acquisition in `mode` succeeded: a check-only trylock.
+    /// A `try_*` acquisition in `mode` succeeded: a trylock entry of a
+    /// tracked task, a check-only trylock elsewhere.
     #[inline]
     #[track_caller]
     pub(crate) fn try_acquired(map: &LockMap, mode: Mode) -> Token {
+        match kernsync_lockdep::in_tracked_task() {
+            true => Token(map.try_acquired(mode)),
+            false => Check::try_acquired_owned(map, mode),
+        }
+    }
+
+    /// A `try_*` acquisition of an owned guard in `mode` succeeded: a
+    /// check-only trylock.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn try_acquired_owned(map: &LockMap, mode: Mode) -> Token {
         let held = map.try_acquired(mode);
         map.release(held);
         Token::NONE

@@ -8,6 +8,8 @@ use core::pin::Pin;
 use core::task::{ready, Context, Poll};
 
 use crate::raw::{RawSemaphore, Waiter};
+use crate::{Check, Token};
+use kernsync_lockdep::LockMap;
 
 /// Whatever an acquisition waits on its semaphore through: a lock borrowed
 /// or in an `Arc`, or the guard an upgrade starts from. Not implementable
@@ -15,6 +17,8 @@ use crate::raw::{RawSemaphore, Waiter};
 pub trait Handle: Unpin + sealed::Sealed {
     #[doc(hidden)]
     fn sem(&self) -> &RawSemaphore;
+    #[doc(hidden)]
+    fn map(&self) -> &LockMap;
 }
 
 pub(crate) mod sealed {
@@ -35,17 +39,27 @@ pub struct Acquiring<H: Handle, G> {
     /// `None` once resolved.
     handle: Option<H>,
     waiter: Waiter,
-    make: fn(H) -> G,
+    /// The validator's entry of this acquisition (a tracked task's, held
+    /// while it waits); handed to the guard, or released if cancelled.
+    token: Token,
+    make: fn(H, Token) -> G,
 }
 
 impl<H: Handle, G> Acquiring<H, G> {
     /// Waits for `permits` on `handle`'s semaphore (queued first if
-    /// `first`), then makes the guard with `make`.
+    /// `first`), then makes the guard with `make`, giving it `token`.
     #[inline]
-    pub(crate) fn new(handle: H, permits: usize, first: bool, make: fn(H) -> G) -> Self {
+    pub(crate) fn new(
+        handle: H,
+        permits: usize,
+        first: bool,
+        token: Token,
+        make: fn(H, Token) -> G,
+    ) -> Self {
         Acquiring {
             handle: Some(handle),
             waiter: Waiter::new(permits, first),
+            token,
             make,
         }
     }
@@ -63,7 +77,8 @@ impl<H: Handle, G> Future for Acquiring<H, G> {
             .expect("kernsync-async: lock future polled after it resolved");
         ready!(handle.sem().poll_acquire(&mut this.waiter, cx));
         let handle = this.handle.take().expect("checked above");
-        Poll::Ready((this.make)(handle))
+        let token = core::mem::replace(&mut this.token, Token::NONE);
+        Poll::Ready((this.make)(handle, token))
     }
 }
 
@@ -74,6 +89,9 @@ impl<H: Handle, G> Drop for Acquiring<H, G> {
         // upgradable guard, for an upgrade) is dropped after, releasing its own.
         if let Some(handle) = &self.handle {
             handle.sem().cancel(&mut self.waiter);
+            // A cancelled acquisition leaves no held entry behind either.
+            let token = core::mem::replace(&mut self.token, Token::NONE);
+            Check::release(handle.map(), token);
         }
     }
 }

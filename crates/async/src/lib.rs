@@ -22,10 +22,14 @@ mod check;
 mod future;
 mod mutex;
 pub mod raw;
+pub mod rt;
 mod rwsem;
 
 pub use block_on::block_on;
 pub use future::{Acquiring, Handle};
+/// Tracked tasks, from the validator: a tracked future's held locks are its
+/// own, swapped onto whichever thread polls it (see [`rt`] for spawn helpers).
+pub use kernsync_lockdep::{in_tracked_task, tracked, tracked_named, Tracked};
 pub use mutex::{
     LockFuture, LockOwnedFuture, MappedMutexGuard, Mutex, MutexGuard, OwnedMutexGuard,
 };

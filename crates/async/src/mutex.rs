@@ -92,7 +92,7 @@ impl<T> Mutex<T> {
         #[inline]
         pub const fn with_map(value: T, map: LockMap) -> Mutex<T> {
             Mutex {
-                base: Base::new(1, map.or_kind(&MUTEX)),
+                base: Base::new(1, map.or_kind(&MUTEX).awaitable()),
                 data: UnsafeCell::new(value),
             }
         }
@@ -111,8 +111,8 @@ impl<T: ?Sized> Mutex<T> {
     #[inline]
     #[track_caller]
     pub fn lock(&self) -> LockFuture<'_, T> {
-        let _ = Check::begin(&self.base.map, Mode::Write);
-        Acquiring::new(self, 1, false, |m| MutexGuard::new(m, Token::NONE))
+        let token = Check::begin(&self.base.map, Mode::Write);
+        Acquiring::new(self, 1, false, token, MutexGuard::new)
     }
 
     /// The lock if it is free and nobody waits for it.
@@ -133,8 +133,8 @@ impl<T: ?Sized> Mutex<T> {
     #[inline]
     #[track_caller]
     pub fn lock_owned(self: Arc<Self>) -> LockOwnedFuture<T> {
-        let _ = Check::begin(&self.base.map, Mode::Write);
-        Acquiring::new(self, 1, false, |m| OwnedMutexGuard::new(m, Token::NONE))
+        let token = Check::begin_owned(&self.base.map, Mode::Write);
+        Acquiring::new(self, 1, false, token, OwnedMutexGuard::new)
     }
 
     /// [`try_lock`](Mutex::try_lock) through an `Arc`.
@@ -143,8 +143,8 @@ impl<T: ?Sized> Mutex<T> {
     pub fn try_lock_owned(self: &Arc<Self>) -> Option<OwnedMutexGuard<T>> {
         match self.base.sem.try_acquire(1) {
             true => {
-                let _ = Check::try_acquired(&self.base.map, Mode::Write);
-                Some(OwnedMutexGuard::new(self.clone(), Token::NONE))
+                let token = Check::try_acquired_owned(&self.base.map, Mode::Write);
+                Some(OwnedMutexGuard::new(self.clone(), token))
             }
             false => None,
         }
@@ -197,12 +197,20 @@ impl<T: ?Sized> Handle for &Mutex<T> {
     fn sem(&self) -> &RawSemaphore {
         &self.base.sem
     }
+    #[inline]
+    fn map(&self) -> &LockMap {
+        &self.base.map
+    }
 }
 impl<T: ?Sized> Sealed for Arc<Mutex<T>> {}
 impl<T: ?Sized> Handle for Arc<Mutex<T>> {
     #[inline]
     fn sem(&self) -> &RawSemaphore {
         &self.base.sem
+    }
+    #[inline]
+    fn map(&self) -> &LockMap {
+        &self.base.map
     }
 }
 

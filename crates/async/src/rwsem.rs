@@ -139,7 +139,7 @@ impl<T> RwSem<T> {
         #[inline]
         pub const fn with_map(value: T, map: LockMap) -> RwSem<T> {
             RwSem {
-                base: Base::new(WRITE, map.or_kind(&RWSEM)),
+                base: Base::new(WRITE, map.or_kind(&RWSEM).awaitable()),
                 data: UnsafeCell::new(value),
             }
         }
@@ -158,9 +158,9 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn read(&self) -> ReadFuture<'_, T> {
-        let _ = Check::begin(&self.base.map, Mode::Read);
-        Acquiring::new(self, READ, false, |l| {
-            RwSemReadGuard::new(&l.base, Token::NONE, l.data.get())
+        let token = Check::begin(&self.base.map, Mode::Read);
+        Acquiring::new(self, READ, false, token, |l, t| {
+            RwSemReadGuard::new(&l.base, t, l.data.get())
         })
     }
 
@@ -169,8 +169,8 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn write(&self) -> WriteFuture<'_, T> {
-        let _ = Check::begin(&self.base.map, Mode::Write);
-        Acquiring::new(self, WRITE, false, |l| RwSemWriteGuard::new(l, Token::NONE))
+        let token = Check::begin(&self.base.map, Mode::Write);
+        Acquiring::new(self, WRITE, false, token, RwSemWriteGuard::new)
     }
 
     /// Takes an upgradable read: shared with readers, not with a writer or
@@ -178,40 +178,44 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn upgradable_read(&self) -> UpgradableReadFuture<'_, T> {
-        let _ = Check::begin(&self.base.map, Mode::Read);
-        Acquiring::new(self, UPGRADABLE, false, |l| {
-            RwSemUpgradableReadGuard::new(l, Token::NONE)
-        })
+        let token = Check::begin(&self.base.map, Mode::Read);
+        Acquiring::new(
+            self,
+            UPGRADABLE,
+            false,
+            token,
+            RwSemUpgradableReadGuard::new,
+        )
     }
 
     /// [`read`](RwSem::read) through an `Arc`: a `'static` guard.
     #[inline]
     #[track_caller]
     pub fn read_owned(self: Arc<Self>) -> ReadOwnedFuture<T> {
-        let _ = Check::begin(&self.base.map, Mode::Read);
-        Acquiring::new(self, READ, false, |l| {
-            OwnedRwSemReadGuard::new(l, Token::NONE)
-        })
+        let token = Check::begin_owned(&self.base.map, Mode::Read);
+        Acquiring::new(self, READ, false, token, OwnedRwSemReadGuard::new)
     }
 
     /// [`write`](RwSem::write) through an `Arc`: a `'static` guard.
     #[inline]
     #[track_caller]
     pub fn write_owned(self: Arc<Self>) -> WriteOwnedFuture<T> {
-        let _ = Check::begin(&self.base.map, Mode::Write);
-        Acquiring::new(self, WRITE, false, |l| {
-            OwnedRwSemWriteGuard::new(l, Token::NONE)
-        })
+        let token = Check::begin_owned(&self.base.map, Mode::Write);
+        Acquiring::new(self, WRITE, false, token, OwnedRwSemWriteGuard::new)
     }
 
     /// [`upgradable_read`](RwSem::upgradable_read) through an `Arc`.
     #[inline]
     #[track_caller]
     pub fn upgradable_read_owned(self: Arc<Self>) -> UpgradableReadOwnedFuture<T> {
-        let _ = Check::begin(&self.base.map, Mode::Read);
-        Acquiring::new(self, UPGRADABLE, false, |l| {
-            OwnedRwSemUpgradableReadGuard::new(l, Token::NONE)
-        })
+        let token = Check::begin_owned(&self.base.map, Mode::Read);
+        Acquiring::new(
+            self,
+            UPGRADABLE,
+            false,
+            token,
+            OwnedRwSemUpgradableReadGuard::new,
+        )
     }
 
     /// Takes `permits` now if nobody waits and enough are free, with a
@@ -221,6 +225,16 @@ impl<T: ?Sized> RwSem<T> {
     fn try_take(&self, permits: usize, mode: Mode) -> Option<Token> {
         match self.base.sem.try_acquire(permits) {
             true => Some(Check::try_acquired(&self.base.map, mode)),
+            false => None,
+        }
+    }
+
+    /// [`try_take`](Self::try_take) for an owned guard: always check-only.
+    #[inline]
+    #[track_caller]
+    fn try_take_owned(&self, permits: usize, mode: Mode) -> Option<Token> {
+        match self.base.sem.try_acquire(permits) {
+            true => Some(Check::try_acquired_owned(&self.base.map, mode)),
             false => None,
         }
     }
@@ -254,7 +268,7 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn try_read_owned(self: &Arc<Self>) -> Option<OwnedRwSemReadGuard<T>> {
-        let token = self.try_take(READ, Mode::Read)?;
+        let token = self.try_take_owned(READ, Mode::Read)?;
         Some(OwnedRwSemReadGuard::new(self.clone(), token))
     }
 
@@ -262,7 +276,7 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn try_write_owned(self: &Arc<Self>) -> Option<OwnedRwSemWriteGuard<T>> {
-        let token = self.try_take(WRITE, Mode::Write)?;
+        let token = self.try_take_owned(WRITE, Mode::Write)?;
         Some(OwnedRwSemWriteGuard::new(self.clone(), token))
     }
 
@@ -270,7 +284,7 @@ impl<T: ?Sized> RwSem<T> {
     #[inline]
     #[track_caller]
     pub fn try_upgradable_read_owned(self: &Arc<Self>) -> Option<OwnedRwSemUpgradableReadGuard<T>> {
-        let token = self.try_take(UPGRADABLE, Mode::Read)?;
+        let token = self.try_take_owned(UPGRADABLE, Mode::Read)?;
         Some(OwnedRwSemUpgradableReadGuard::new(self.clone(), token))
     }
 
@@ -322,12 +336,20 @@ impl<T: ?Sized> Handle for &RwSem<T> {
     fn sem(&self) -> &RawSemaphore {
         &self.base.sem
     }
+    #[inline]
+    fn map(&self) -> &LockMap {
+        &self.base.map
+    }
 }
 impl<T: ?Sized> Sealed for Arc<RwSem<T>> {}
 impl<T: ?Sized> Handle for Arc<RwSem<T>> {
     #[inline]
     fn sem(&self) -> &RawSemaphore {
         &self.base.sem
+    }
+    #[inline]
+    fn map(&self) -> &LockMap {
+        &self.base.map
     }
 }
 

@@ -7,6 +7,8 @@ use core::ops::{Deref, DerefMut};
 use core::ptr::{self, NonNull};
 use std::sync::Arc;
 
+use kernsync_lockdep::LockMap;
+
 use super::{RwSem, UpgradeFuture, UpgradeOwnedFuture, READ, UPGRADABLE, WRITE};
 use crate::check::{Check, Token};
 use crate::future::{sealed::Sealed, Acquiring, Handle};
@@ -323,7 +325,7 @@ impl<'a, T: ?Sized> RwSemUpgradableReadGuard<'a, T> {
     pub fn upgrade(this: Self) -> UpgradeFuture<'a, T> {
         let mut this = this;
         Check::upgrade(&this.lock.base.map, &mut this.token);
-        Acquiring::new(this, WRITE - UPGRADABLE, true, |g| {
+        Acquiring::new(this, WRITE - UPGRADABLE, true, Token::NONE, |g, _| {
             let (g, token) = take_token!(g);
             RwSemWriteGuard::new(g.lock, token)
         })
@@ -363,6 +365,10 @@ impl<T: ?Sized> Handle for RwSemUpgradableReadGuard<'_, T> {
     #[inline]
     fn sem(&self) -> &RawSemaphore {
         &self.lock.base.sem
+    }
+    #[inline]
+    fn map(&self) -> &LockMap {
+        &self.lock.base.map
     }
 }
 
@@ -536,7 +542,7 @@ impl<T: ?Sized> OwnedRwSemUpgradableReadGuard<T> {
     pub fn upgrade(this: Self) -> UpgradeOwnedFuture<T> {
         let mut this = this;
         Check::upgrade(&this.lock.base.map, &mut this.token);
-        Acquiring::new(this, WRITE - UPGRADABLE, true, |g| {
+        Acquiring::new(this, WRITE - UPGRADABLE, true, Token::NONE, |g, _| {
             let (lock, token) = OwnedRwSemUpgradableReadGuard::into_parts(g);
             OwnedRwSemWriteGuard::new(lock, token)
         })
@@ -568,6 +574,10 @@ impl<T: ?Sized> Handle for OwnedRwSemUpgradableReadGuard<T> {
     #[inline]
     fn sem(&self) -> &RawSemaphore {
         &self.lock.base.sem
+    }
+    #[inline]
+    fn map(&self) -> &LockMap {
+        &self.lock.base.map
     }
 }
 
