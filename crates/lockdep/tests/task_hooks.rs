@@ -500,6 +500,32 @@ fn task_end_discards_entries_and_name() {
     assert_still_sound("hooks.5");
 }
 
+/// A name given while the task is being polled takes effect from its
+/// next poll.
+#[test]
+fn a_name_given_during_a_poll_applies_from_the_next() {
+    let (a, b) = (async_lock("hooks.6.a"), async_lock("hooks.6.b"));
+    let id = fresh_id();
+    let ((), reports) = capture(|| {
+        let _ga = Guard::lock(a);
+        let _gb = Guard::lock(b);
+    });
+    assert!(reports.is_empty());
+    let ((), reports) = capture(|| {
+        task_poll_begin(id);
+        task_name(id, "late");
+        task_poll_end(id);
+        task_poll_begin(id);
+        let _gb = Guard::lock(b);
+        let _ga = Guard::lock(a);
+        drop((_ga, _gb));
+        task_poll_end(id);
+    });
+    assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
+    assert_eq!(reports[0].task(), Some("late"));
+    task_end(id);
+}
+
 // ---------------------------------------------------------------- misuse
 
 /// The report of one mismatched hook call: a bad unlock balance whose

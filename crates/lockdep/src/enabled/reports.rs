@@ -146,7 +146,7 @@ fn task_name(t: &ThreadState) -> Option<Option<String>> {
     let task = t.task.get()?;
     // SAFETY: `t` is this thread's state (or a detached copy, whose `task`
     // is `None`), and its `task` is set only for the duration of the
-    // tracked poll running now, which keeps the name alive.
+    // tracked or hooked poll running now, which keeps the name alive.
     Some(unsafe { task.get() }.map(str::to_owned))
 }
 

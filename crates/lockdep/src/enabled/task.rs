@@ -7,6 +7,10 @@
 //! were validated when taken), polls the future, and pops what is above the
 //! thread's own entries back into the task: on `Pending` and on unwinding.
 //! The thread's scopes and flags stay with the thread throughout.
+//!
+//! Every way in and out of a task's poll is a [`Swap`]'s: a `Tracked` poll
+//! keeps one in a [`Frame`] that borrows the task; an executor's poll hooks
+//! keep one between `task_poll_begin` and `task_poll_end` (`hooks`).
 
 use super::config;
 use super::entry::Entry;
