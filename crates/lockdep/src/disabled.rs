@@ -299,6 +299,22 @@ pub fn in_tracked_task() -> bool {
     false
 }
 
+/// Before a poll of task `id` (nothing is tracked in this build).
+#[inline(always)]
+pub fn task_poll_begin(_id: u64) {}
+
+/// After a poll of task `id` (nothing is tracked in this build).
+#[inline(always)]
+pub fn task_poll_end(_id: u64) {}
+
+/// Names task `id` (the name is dropped unread in this build).
+#[inline(always)]
+pub fn task_name(_id: u64, _name: impl Into<std::borrow::Cow<'static, str>>) {}
+
+/// Task `id` ended (nothing is kept in this build).
+#[inline(always)]
+pub fn task_end(_id: u64) {}
+
 impl<F> Tracked<F> {
     /// The task's name: none is kept in this build.
     pub fn name(&self) -> Option<&str> {

@@ -31,8 +31,9 @@ pub use export::GraphSnapshot;
 pub use imp::{
     action, allocation_path, allow_order, assert_no_locks_held, atomic_section, capture,
     capture_all, dump, graph, held_locks, in_tracked_task, is_enabled, lock_internals, might_alloc,
-    might_lock, might_sleep, no_alloc, set_action, set_handler, set_limits, tracked, tracked_named,
-    unused_suppressions, CheckedAlloc, Held, HeldAs, Holding, LockMap, Tracked, COMPILED_IN,
+    might_lock, might_sleep, no_alloc, set_action, set_handler, set_limits, task_end, task_name,
+    task_poll_begin, task_poll_end, tracked, tracked_named, unused_suppressions, CheckedAlloc,
+    Held, HeldAs, Holding, LockMap, Tracked, COMPILED_IN,
 };
 pub use kind::LockKind;
 pub use limits::{Limits, LimitsError, MAX_DEPTH};

@@ -18,7 +18,9 @@ pub enum ReportKind {
     /// A lock of a class already held was taken again without a nesting
     /// annotation (or the same lock was taken twice).
     RecursiveLocking,
-    /// A release of a lock this thread does not hold.
+    /// A release of a lock this thread does not hold, or an executor's
+    /// poll hooks out of balance (a [`task_poll_end`](crate::task_poll_end)
+    /// without its [`task_poll_begin`](crate::task_poll_begin), and the like).
     BadUnlock,
     /// A sleeping lock or a `might_sleep()` point inside an atomic section or
     /// under an atomic class.
@@ -37,7 +39,8 @@ pub enum ReportKind {
     CapacityExhausted,
     /// `assert_held`, `assert_not_held` or `assert_no_locks_held` failed.
     AssertionFailed,
-    /// A [`tracked`](crate::tracked) task's poll returned `Pending` while the
+    /// A [`tracked`](crate::tracked) task's poll returned `Pending` (or a
+    /// poll ended by [`task_poll_end`](crate::task_poll_end)) while the
     /// task held a thread-bound lock (one whose `LockMap` is not
     /// [`awaitable`](crate::LockMap::awaitable)): the task may resume on
     /// another thread, and this thread polls other tasks meanwhile.

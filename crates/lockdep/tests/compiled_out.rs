@@ -165,3 +165,15 @@ fn tracked_tasks_are_their_futures() {
     let h = L.acquire(Mode::Write);
     L.release(h);
 }
+
+/// The poll hooks are callable and do nothing: no task is ever current.
+#[test]
+fn poll_hooks_do_nothing() {
+    use kernsync_lockdep::{in_tracked_task, task_end, task_name, task_poll_begin, task_poll_end};
+    task_name(1, "named");
+    task_poll_begin(1);
+    assert!(!in_tracked_task());
+    task_poll_end(1);
+    task_poll_end(2); // unbalanced: nothing to report in this build
+    task_end(1);
+}

@@ -13,8 +13,8 @@
 
 use core::panic::Location;
 use kernsync_lockdep::{
-    capture, set_action, set_handler, Action, Held, LockClass, LockMap, Mode, Report, ReportKind,
-    Site,
+    capture, held_locks, set_action, set_handler, task_end, task_poll_begin, task_poll_end, Action,
+    Held, LockClass, LockMap, Mode, Report, ReportKind, Site,
 };
 use std::process::{Command, Output};
 use std::sync::{Mutex, Once};
@@ -111,6 +111,42 @@ fn leaked_acquisition_is_reported_at_exit() {
     assert!(same_line(r.held_locks()[0].site, at));
     let site = format!("{}:{}:", at.file(), at.line());
     assert!(r.detail().contains(&site), "{}", r.detail());
+}
+
+/// A thread that exits inside a poll begun by `task_poll_begin` (its end
+/// never came): the task's entries are on the thread's stack then, and the
+/// thread-exit check reports them; the task is dropped, so its id starts
+/// afresh.
+#[test]
+fn open_hooked_poll_at_exit_is_reported_and_its_task_dropped() {
+    setup();
+    let m: &'static LockMap = Box::leak(Box::new(
+        LockMap::new(LockClass::leak("exit.hooked.m")).awaitable(),
+    ));
+    let id = 0x7e57_0001;
+    let ((), reports) = capture(|| {
+        task_poll_begin(id);
+        leak(m.acquire(Mode::Write));
+        task_poll_end(id);
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    thread::Builder::new()
+        .name("exit-in-poll".into())
+        .spawn(move || task_poll_begin(id))
+        .expect("spawn")
+        .join()
+        .expect("the exiting thread");
+    let reports = reports_naming("exit.hooked.");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::LocksHeldAtExit);
+    assert_eq!(reports[0].thread(), "exit-in-poll");
+    let ((), reports) = capture(|| {
+        task_poll_begin(id);
+        assert!(held_locks().is_empty(), "the task was dropped");
+        task_poll_end(id);
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    task_end(id);
 }
 
 #[test]

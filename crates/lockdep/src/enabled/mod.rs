@@ -25,6 +25,7 @@
 //! | 7 | `alloc` | the allocation pseudo-lock and `CheckedAlloc` | 1–6, `map` |
 //! | 7 | `annotate` | `might_*`, scopes, assertions, `LockMap::around_wait` | 1–6, `map`, `alloc` |
 //! | 7 | `task` | tracked tasks: held entries swapped in around each poll | 1–6 |
+//! | 8 | `hooks` | tasks tracked by an executor's poll hooks, by id | 1–6, `task` |
 //!
 //! `mod.rs` only declares and re-exports.
 
@@ -38,6 +39,7 @@ mod deferred;
 mod emit;
 mod entry;
 mod graph;
+mod hooks;
 mod map;
 mod persist;
 mod reports;
@@ -54,6 +56,7 @@ pub use annotate::{
 pub use config::{action, dump, set_action, set_handler, set_limits};
 pub use emit::{capture, capture_all};
 pub use entry::{Held, HeldAs};
+pub use hooks::{task_end, task_name, task_poll_begin, task_poll_end};
 pub use map::{Holding, LockMap};
 pub use persist::{allow_order, graph, unused_suppressions};
 pub use task::{in_tracked_task, tracked, tracked_named, Tracked};

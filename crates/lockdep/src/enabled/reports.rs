@@ -92,7 +92,8 @@ fn site(t: &ThreadState, f: &Finding) -> Option<Site> {
         }
         Finding::BadUnlock { site, .. }
         | Finding::MightSleep(site)
-        | Finding::Assertion { site, .. } => Some(Site::Code(site)),
+        | Finding::Assertion { site, .. }
+        | Finding::TaskPollUnbalanced { site, .. } => Some(Site::Code(site)),
         Finding::AllocForbidden(site, _) => Some(*site),
         Finding::HeldLockFreed(e) | Finding::HeldAcrossAwait(e) => Some(e.report_site()),
         Finding::HeldAtExit => Some(t.entry(0).report_site()),
@@ -145,7 +146,7 @@ fn task_name(t: &ThreadState) -> Option<Option<String>> {
     let task = t.task.get()?;
     // SAFETY: `t` is this thread's state (or a detached copy, whose `task`
     // is `None`), and its `task` is set only for the duration of the
-    // tracked poll running now, which keeps the name alive.
+    // tracked or hooked poll running now, which keeps the name alive.
     Some(unsafe { task.get() }.map(str::to_owned))
 }
 
@@ -246,6 +247,10 @@ fn describe(g: &Graph, t: &ThreadState, f: &Finding) -> Text {
         }
         Finding::HeldAcrossAwait(e) => held_across_await(g, t, e),
         Finding::TaskDepthExceeded(n) => task_too_deep(t, *n),
+        Finding::TaskPollUnbalanced { call, why, site } => {
+            let detail = format!("{call} at {site}: {why}");
+            (BadUnlock, detail, Vec::new(), None)
+        }
         Finding::Assertion {
             what,
             classes,

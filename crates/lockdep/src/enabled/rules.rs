@@ -46,6 +46,14 @@ pub(crate) enum Finding {
     /// A tracked task's saved entries (this many) do not fit on the
     /// thread's held stack above what it holds.
     TaskDepthExceeded(usize),
+    /// An executor's poll hook (`call`, at `site`) out of balance, and what
+    /// was done about it (`why`): reported as a bad unlock balance, a poll's
+    /// begin and end being the pair.
+    TaskPollUnbalanced {
+        call: String,
+        why: String,
+        site: &'static Location<'static>,
+    },
     /// A failed lock assertion.
     Assertion {
         what: String,

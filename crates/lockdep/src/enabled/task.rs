@@ -7,6 +7,10 @@
 //! were validated when taken), polls the future, and pops what is above the
 //! thread's own entries back into the task: on `Pending` and on unwinding.
 //! The thread's scopes and flags stay with the thread throughout.
+//!
+//! Every way in and out of a task's poll is a [`Swap`]'s: a `Tracked` poll
+//! keeps one in a [`Frame`] that borrows the task; an executor's poll hooks
+//! keep one between `task_poll_begin` and `task_poll_end` (`hooks`).
 
 use super::config;
 use super::entry::Entry;
@@ -110,9 +114,10 @@ pub struct Tracked<F> {
 }
 
 /// A task's own state: its held entries while it is not running, its name.
-struct Task {
-    saved: Vec<(Entry, usize)>,
-    name: Option<Cow<'static, str>>,
+#[derive(Default)]
+pub(super) struct Task {
+    pub saved: Vec<(Entry, usize)>,
+    pub name: Option<Cow<'static, str>>,
 }
 
 impl<F> Tracked<F> {
@@ -169,59 +174,54 @@ impl<F> fmt::Debug for Tracked<F> {
     }
 }
 
-/// One poll (or drop) of a task on this thread: its entries are swapped in
-/// while it is alive, and go back to the task when it ends, on unwinding
-/// too (its `Drop`).
-struct Frame<'a> {
-    /// The task's saved entries (its name is borrowed apart, shared, so
-    /// the pointer to it that reports read stays valid while this is used).
-    saved: &'a mut Vec<(Entry, usize)>,
+/// One poll (or drop) of a task on this thread, apart from the task: what
+/// the thread held when it began (how the task's entries are told from the
+/// thread's at its end) and the task it is nested in. It borrows nothing,
+/// so an executor's poll hooks can keep it from `task_poll_begin` to
+/// `task_poll_end` (`hooks`); a [`Tracked`] poll keeps it in a [`Frame`].
+/// Every path in and out of a task's poll is one of its methods.
+pub(super) struct Swap {
     /// How many entries the thread held when the poll began.
     base: usize,
     /// The [`stamp`](ThreadState::stamp) of each of those.
     marks: [u64; MAX_DEPTH],
     /// The task this one is nested in, if any.
     outer: Option<TaskName>,
-    /// Ended by `exit` or `discard`: nothing left for `Drop`.
-    done: bool,
 }
 
-impl<'a> Frame<'a> {
+impl Swap {
     /// Swaps a task's entries (`saved`) in above what the thread holds,
-    /// naming the task `name` meanwhile. The reports returned (a bound
-    /// reached) are the caller's to deliver.
-    fn enter(
-        saved: &'a mut Vec<(Entry, usize)>,
-        name: &'a Option<Cow<'static, str>>,
-    ) -> (Frame<'a>, Raised) {
-        with_thread(|t| {
-            let base = t.depth();
-            let mut marks = [0; MAX_DEPTH];
-            for (i, m) in marks[..base].iter_mut().enumerate() {
-                *m = t.stamp(i);
+    /// naming the task `name` meanwhile (reports read it through
+    /// `ThreadState::task`). The reports returned (a bound reached) are the
+    /// caller's to deliver.
+    ///
+    /// The caller keeps the name alive and in place, unchanged, until it
+    /// ends this with [`exit`](Self::exit), [`unwind`](Self::unwind) or
+    /// [`discard`](Self::discard) on this thread (see [`TaskName::get`]).
+    pub fn enter(
+        t: &ThreadState,
+        saved: &mut Vec<(Entry, usize)>,
+        name: NonNull<Option<Cow<'static, str>>>,
+    ) -> (Swap, Raised) {
+        let base = t.depth();
+        let mut marks = [0; MAX_DEPTH];
+        for (i, m) in marks[..base].iter_mut().enumerate() {
+            *m = t.stamp(i);
+        }
+        let outer = t.task.replace(Some(TaskName(name)));
+        let mut raised = Raised::new();
+        if base + saved.len() > MAX_DEPTH {
+            raised.extend(too_deep(t, saved.len()));
+        } else if !saved.is_empty() {
+            for &(e, instance) in saved.iter() {
+                t.push_saved(e, instance);
             }
-            let outer = t.task.replace(Some(TaskName(NonNull::from(name))));
-            let mut raised = Raised::new();
-            if base + saved.len() > MAX_DEPTH {
-                raised.extend(too_deep(t, saved.len()));
-            } else if !saved.is_empty() {
-                for &(e, instance) in saved.iter() {
-                    t.push_saved(e, instance);
-                }
-                saved.clear();
-                if t.unarmed() {
-                    validate::arm_exit_check(t);
-                }
+            saved.clear();
+            if t.unarmed() {
+                validate::arm_exit_check(t);
             }
-            let frame = Frame {
-                saved,
-                base,
-                marks,
-                outer,
-                done: false,
-            };
-            (frame, raised)
-        })
+        }
+        (Swap { base, marks, outer }, raised)
     }
 
     /// The number of entries, from the bottom, that are the thread's own:
@@ -240,54 +240,101 @@ impl<'a> Frame<'a> {
         k
     }
 
-    /// The poll returned: on `Pending`, the task's entries go back to it,
-    /// after the thread-bound ones among them are reported (built while
-    /// they are still held, so the report lists them, and delivered once
-    /// the stack is consistent again, so a panicking report leaves it so).
-    /// On `Ready` they stay with the thread.
-    fn exit(mut self, pending: bool) {
-        self.done = true;
-        let raised = with_thread(|t| {
-            let k = self.boundary(t);
-            let mut raised = Raised::new();
-            if pending {
-                raised = held_across_await(t, k);
-                self.save(t, k);
-            }
-            t.task.set(self.outer);
-            raised
-        });
-        deliver(raised, false);
+    /// The poll returned: on `pending`, the task's entries go back to it
+    /// (`saved`), after the thread-bound ones among them are reported
+    /// (built while they are still held, so the report lists them; the
+    /// caller delivers them once the stack is consistent again, so a
+    /// panicking report leaves it so). Otherwise (`Ready`) they stay with
+    /// the thread. The thread's task is the outer one again.
+    pub fn exit(self, t: &ThreadState, saved: &mut Vec<(Entry, usize)>, pending: bool) -> Raised {
+        let k = self.boundary(t);
+        let mut raised = Raised::new();
+        if pending {
+            raised = held_across_await(t, k);
+            save(t, k, saved);
+        }
+        t.task.set(self.outer);
+        raised
+    }
+
+    /// Unwinding out of the poll: the task's entries go back to it, as on
+    /// `Pending`, without a report.
+    pub fn unwind(self, t: &ThreadState, saved: &mut Vec<(Entry, usize)>) {
+        save(t, self.boundary(t), saved);
+        t.task.set(self.outer);
     }
 
     /// The task is being dropped: what its future left held is discarded.
-    fn discard(mut self) {
-        self.done = true;
-        with_thread(|t| {
-            t.truncate(self.boundary(t));
-            t.task.set(self.outer);
-        });
+    pub fn discard(self, t: &ThreadState) {
+        t.truncate(self.boundary(t));
+        t.task.set(self.outer);
     }
 
-    /// Moves the entries from `k` up into the task, in order.
-    fn save(&mut self, t: &ThreadState, k: usize) {
-        // The task's vector is the validator's allocation, not the user's.
-        let _busy = Busy::enter(t);
-        self.saved
-            .extend((k..t.depth()).map(|i| (t.entry(i), t.instance(i))));
-        t.truncate(k);
+    /// The poll is abandoned (its thread exits before it ends): the entries
+    /// stay on the thread's stack, for the thread-exit check to report, and
+    /// the thread names the outer task again.
+    pub fn abandon(self, t: &ThreadState) {
+        t.task.set(self.outer);
+    }
+}
+
+/// Moves the entries from `k` up into a task's `saved`, in order.
+fn save(t: &ThreadState, k: usize, saved: &mut Vec<(Entry, usize)>) {
+    // The task's vector is the validator's allocation, not the user's.
+    let _busy = Busy::enter(t);
+    saved.extend((k..t.depth()).map(|i| (t.entry(i), t.instance(i))));
+    t.truncate(k);
+}
+
+/// A [`Tracked`] task's poll (or drop) on this thread: a [`Swap`] that
+/// borrows the task's entries, ended by `exit` or `discard`, or by its
+/// `Drop` on unwinding.
+struct Frame<'a> {
+    /// The task's saved entries (its name is borrowed apart, shared, so
+    /// the pointer to it that reports read stays valid while this is used).
+    saved: &'a mut Vec<(Entry, usize)>,
+    /// `None` once ended: nothing left for `Drop`.
+    swap: Option<Swap>,
+}
+
+impl<'a> Frame<'a> {
+    /// [`Swap::enter`], for the task whose entries are `saved` and whose
+    /// name is `name`, both borrowed for as long as the frame lives.
+    fn enter(
+        saved: &'a mut Vec<(Entry, usize)>,
+        name: &'a Option<Cow<'static, str>>,
+    ) -> (Frame<'a>, Raised) {
+        let (swap, raised) = with_thread(|t| Swap::enter(t, saved, NonNull::from(name)));
+        (
+            Frame {
+                saved,
+                swap: Some(swap),
+            },
+            raised,
+        )
+    }
+
+    /// [`Swap::exit`], delivering its reports.
+    fn exit(mut self, pending: bool) {
+        if let Some(swap) = self.swap.take() {
+            let raised = with_thread(|t| swap.exit(t, self.saved, pending));
+            deliver(raised, false);
+        }
+    }
+
+    /// [`Swap::discard`].
+    fn discard(mut self) {
+        if let Some(swap) = self.swap.take() {
+            with_thread(|t| swap.discard(t));
+        }
     }
 }
 
 impl Drop for Frame<'_> {
     /// Unwinding out of the poll: the task's entries go back to it.
     fn drop(&mut self) {
-        if !self.done {
-            with_thread(|t| {
-                let k = self.boundary(t);
-                self.save(t, k);
-                t.task.set(self.outer);
-            });
+        if let Some(swap) = self.swap.take() {
+            with_thread(|t| swap.unwind(t, self.saved));
         }
     }
 }

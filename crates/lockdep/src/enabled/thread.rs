@@ -113,8 +113,9 @@ pub(crate) struct ThreadState {
 }
 
 /// The name of the task being polled on a thread (`None` inside: unnamed),
-/// set by a tracked poll for its duration and restored when it ends. One
-/// word: a pointer to the name's place in the `Tracked`.
+/// set by a tracked or hooked poll for its duration and restored when it
+/// ends. One word: a pointer to the name's place in the `Tracked`, or in the
+/// task state a hooked poll owns (`hooks`).
 #[derive(Clone, Copy)]
 pub(crate) struct TaskName(pub core::ptr::NonNull<Option<std::borrow::Cow<'static, str>>>);
 
@@ -126,10 +127,13 @@ impl TaskName {
     /// The name must still be alive: read it only on the thread whose
     /// `ThreadState::task` holds it, while that field does (a tracked poll
     /// sets it from its own `Tracked`, which it borrows, and restores the
-    /// previous value before it returns or unwinds).
+    /// previous value before it returns or unwinds; a hooked poll sets it
+    /// from the task state its open entry owns, and restores it before it
+    /// frees that state, at `task_poll_end` or the thread's exit).
     pub unsafe fn get(&self) -> Option<&str> {
-        // SAFETY: the caller's contract: the `Tracked` the name lives in is
-        // borrowed by the poll that is running, which does not change it.
+        // SAFETY: the caller's contract: the `Tracked` (or hooked task state)
+        // the name lives in is held by the poll that is running, which does
+        // not change it.
         unsafe { self.0.as_ref() }.as_deref()
     }
 }
