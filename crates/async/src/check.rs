@@ -39,9 +39,12 @@
 //!   released when its guard drops (on the same thread: a blocking guard
 //!   dropped on another thread is reported as a bad unlock).
 //!
-//! A borrowed guard taken in a tracked task and dropped in another task (a
-//! `'static` lock's guard sent away) is reported as the release of a lock
-//! the releasing task does not hold: use the owned forms to move a guard.
+//! A borrowed guard taken in a tracked task and dropped in another tracked
+//! task (a `'static` lock's guard sent away) is reported as the release of
+//! a lock the releasing task does not hold: use the owned forms to move a
+//! guard. Dropped outside any task on a thread that does not hold it (a
+//! runtime shutting down drops idle tasks' futures that way), it is let go
+//! without a report.
 //!
 //! A [`Token`] is what a future or guard keeps: a real held entry, or none.
 
@@ -109,10 +112,17 @@ impl Check {
         Token(map.acquire(mode))
     }
 
-    /// A guard lets go of `token`.
+    /// A guard (or a cancelled future) lets go of `token`.
+    ///
+    /// A task's entry released with no task current, on a thread that does
+    /// not hold it, is a future dropped outside any poll: a runtime shut
+    /// down (or a task aborted) while the task was idle, its entries saved
+    /// in the task, which the runtime discards with it. That is not a bad
+    /// unlock, so it is let go without a report.
     #[inline]
+    #[track_caller]
     pub(crate) fn release(map: &LockMap, token: Token) {
-        if token.0.is_tracked() {
+        if token.0.is_tracked() && (kernsync_lockdep::in_tracked_task() || map.is_held()) {
             map.release(token.0);
         }
     }

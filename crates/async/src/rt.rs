@@ -17,7 +17,7 @@
 /// Stable tokio has no hook around a task's polls, so only tasks spawned
 /// through these helpers (or wrapped in [`tracked`](crate::tracked)) are
 /// tracked. Under `RUSTFLAGS="--cfg tokio_unstable"`,
-/// [`install_poll_hooks`](tokio::install_poll_hooks) tracks every task of
+/// `rt::tokio::install_poll_hooks` tracks every task of
 /// a runtime instead.
 #[cfg(feature = "tokio")]
 pub mod tokio {
@@ -27,7 +27,7 @@ pub mod tokio {
     use core::future::Future;
     use std::borrow::Cow;
 
-    /// [`tokio::spawn`](::tokio::spawn) of `fut` as a tracked task.
+    /// `tokio::spawn` of `fut` as a tracked task.
     ///
     /// ```
     /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
@@ -60,7 +60,7 @@ pub mod tokio {
         ::tokio::spawn(tracked_named(name, fut))
     }
 
-    /// [`tokio::task::spawn_local`](::tokio::task::spawn_local) of `fut`
+    /// `tokio::task::spawn_local` of `fut`
     /// (inside a `LocalSet`) as a tracked task.
     #[track_caller]
     pub fn spawn_local<F>(fut: F) -> JoinHandle<F::Output>
@@ -79,6 +79,52 @@ pub mod tokio {
         F::Output: Send + 'static,
     {
         handle.spawn(tracked(fut))
+    }
+
+    /// Makes every task of the runtime `builder` builds a tracked one,
+    /// however it is spawned (plain `tokio::spawn` included), through
+    /// tokio's poll hooks: before each poll the task's held locks are
+    /// swapped in, after it they go back to the task, and a terminated
+    /// task's are discarded (see `kernsync_lockdep::task_poll_begin`).
+    /// Needs `RUSTFLAGS="--cfg tokio_unstable"` (tokio's hooks are unstable
+    /// API), so it exists only then.
+    ///
+    /// What the hooks cannot see, and [`spawn`] can:
+    ///
+    /// - the end of a poll does not say whether the task finished, so a
+    ///   thread-bound guard returned in a task's output is reported as held
+    ///   across an await;
+    /// - a task's future dropped outside a poll (a runtime shut down with
+    ///   tasks still pending, an aborted task that was idle) releases its
+    ///   guards with no task current; a tracked future ([`spawn`]) is
+    ///   dropped with its entries swapped in instead. Use both where that
+    ///   matters: a [`spawn`]ed task polled under the hooks nests cleanly.
+    ///
+    /// ```ignore
+    /// let mut builder = tokio::runtime::Builder::new_multi_thread();
+    /// kernsync_async::rt::tokio::install_poll_hooks(&mut builder);
+    /// let rt = builder.build()?;
+    /// ```
+    #[cfg(tokio_unstable)]
+    pub fn install_poll_hooks(builder: &mut Builder) -> &mut Builder {
+        builder
+            .on_before_task_poll(|meta| kernsync_lockdep::task_poll_begin(task_id(meta.id())))
+            .on_after_task_poll(|meta| kernsync_lockdep::task_poll_end(task_id(meta.id())))
+            .on_task_terminate(|meta| kernsync_lockdep::task_end(task_id(meta.id())))
+    }
+
+    /// A tokio task id as the validator's: the number it displays (tokio
+    /// gives no other way to read it).
+    #[cfg(tokio_unstable)]
+    fn task_id(id: ::tokio::task::Id) -> u64 {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(20);
+        let _ = write!(s, "{id}");
+        s.parse().unwrap_or_else(|_| {
+            use std::hash::{BuildHasher, RandomState};
+            static STATE: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+            STATE.get_or_init(RandomState::new).hash_one(id)
+        })
     }
 
     /// Runs a test's body as a tracked task on a current-thread runtime
@@ -110,7 +156,7 @@ pub mod smol {
     use core::future::Future;
     use std::borrow::Cow;
 
-    /// [`smol::spawn`](::smol::spawn) of `fut` as a tracked task.
+    /// `smol::spawn` of `fut` as a tracked task.
     ///
     /// ```
     /// use kernsync_async::{rt, Mutex};
