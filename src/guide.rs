@@ -1,4 +1,4 @@
-//! The kernsync guide: ten chapters, read in order, that teach the whole
+//! The kernsync guide: eleven chapters, read in order, that teach the whole
 //! API. Each chapter is a file under `docs/guide/` in the repository, and
 //! every code block in it is a doctest that runs (with validation on in
 //! debug builds and compiled out in release builds, so the examples hold
@@ -26,6 +26,9 @@
 //! 10. [`adopting`]: putting existing `std::sync` and parking_lot code under
 //!     the validator (a path swap, a `[patch]`), triaging the first reports,
 //!     and moving to kernsync's own types.
+//! 11. [`async_tasks`]: the async `Mutex` and `RwSem`, tracked tasks whose
+//!     held locks follow them across threads and awaits, `HeldAcrossAwait`,
+//!     and what an untracked future gets.
 //!
 //! Each chapter's title carries its number; the module list below is in
 //! rustdoc's alphabetical order, not reading order.
@@ -68,4 +71,8 @@ pub mod limits {
 
 pub mod adopting {
     #![doc = include_str!("../docs/guide/10-adopting.md")]
+}
+
+pub mod async_tasks {
+    #![doc = include_str!("../docs/guide/11-async.md")]
 }
