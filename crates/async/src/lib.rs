@@ -62,10 +62,12 @@ impl Base {
         }
     }
 
-    /// A guard's release: the validator's record, then the permits.
+    /// A guard's release: the permits, then the validator's record (a
+    /// report raised there may panic, and the lock must be free by then).
     #[inline]
+    #[track_caller]
     pub(crate) fn unlock(&self, token: Token, permits: usize) {
-        Check::release(&self.map, token);
         self.sem.release(permits);
+        Check::release(&self.map, token);
     }
 }

@@ -304,3 +304,36 @@ fn spawned_tasks_on_a_multi_thread_runtime_find_the_abba() {
     );
     assert_eq!(reports[0].task(), Some("ba"));
 }
+
+#[test]
+fn a_borrowed_guard_dropped_in_another_task_is_reported_and_the_lock_is_free() {
+    use std::cell::RefCell;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let m = Mutex::named("tt_moved_guard", 0);
+    let slot = RefCell::new(None);
+    let mut taker = Box::pin(tracked_named("taker", async {
+        *slot.borrow_mut() = Some(m.lock().await);
+        yield_now().await;
+    }));
+    assert!(poll_once(&mut taker).is_pending());
+    let mut dropper = Box::pin(tracked_named("dropper", async {
+        drop(slot.borrow_mut().take());
+    }));
+    // Outside `capture`, the report panics (the default action) inside the
+    // dropper's poll: the lock must be free all the same.
+    let r = catch_unwind(AssertUnwindSafe(|| poll_once(&mut dropper)));
+    if kernsync_lockdep::is_enabled()
+        && kernsync_lockdep::action() == kernsync_lockdep::Action::Panic
+    {
+        let msg = r.expect_err("a bad unlock report");
+        let text = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(text.contains("tt_moved_guard"), "{text}");
+    }
+    assert!(
+        m.try_lock().is_some(),
+        "the permits went back before the report"
+    );
+    drop(dropper);
+    drop(taker); // its saved entry is discarded with it
+    assert!(held_locks().is_empty());
+}
