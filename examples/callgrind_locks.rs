@@ -30,6 +30,14 @@
 //! `PercpuRwSem` writer makes is invisible to callgrind. Under valgrind the
 //! syscall may be refused; the script prints which barrier the process chose.
 //!
+//! The async locks, each pair a lock future polled once with a no-op waker
+//! (uncontended, so it is ready at once) and its guard dropped:
+//! `fu_mutex`, `fu_read`, `fu_write` (`kernsync::future`), `tk_mutex`,
+//! `tk_read`, `tk_write` (tokio's), `al_mutex`, `al_read`, `al_write`
+//! (async-lock's); and `fu_mutex_task`, `fu_mutex` inside one poll of a
+//! tracked task (the held entry is the task's: with checks on, what a
+//! tracked task's acquisition costs).
+//!
 //! Run: `cargo run --release --example callgrind_locks -- ks_read 1000`.
 
 use std::hint::black_box;
@@ -38,6 +46,17 @@ use crossbeam_utils::sync::ShardedLock;
 use kernsync::notifier::{AtomicNotifierChain, NotifierChain, Verdict};
 use kernsync::percpu::PercpuRwSem;
 use kernsync::rwsem::{Condvar, Mutex, RwSem};
+
+/// Polls `fut` once with a no-op waker: the uncontended lock future is ready.
+#[inline(always)]
+fn ready<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("uncontended"),
+    }
+}
 
 macro_rules! pairs {
     ($n:expr, $lock:expr, |$l:ident| $body:expr) => {{
@@ -89,6 +108,32 @@ fn main() {
         }),
         "ks_write" => pairs!(n, RwSem::new(0u64), |l| *l.write() += 1),
         "ks_mutex" => pairs!(n, Mutex::new(0u64), |l| *l.lock() += 1),
+        "fu_mutex" => pairs!(n, kernsync::future::Mutex::new(0u64), |l| *ready(
+            l.lock()
+        ) += 1),
+        "fu_read" => pairs!(n, kernsync::future::RwSem::new(0u64), |l| {
+            black_box(*ready(l.read()));
+        }),
+        "fu_write" => pairs!(n, kernsync::future::RwSem::new(0u64), |l| *ready(
+            l.write()
+        ) += 1),
+        "tk_mutex" => pairs!(n, tokio::sync::Mutex::new(0u64), |l| *ready(l.lock()) += 1),
+        "tk_read" => pairs!(n, tokio::sync::RwLock::new(0u64), |l| {
+            black_box(*ready(l.read()));
+        }),
+        "tk_write" => pairs!(n, tokio::sync::RwLock::new(0u64), |l| *ready(l.write()) +=
+            1),
+        "al_mutex" => pairs!(n, async_lock::Mutex::new(0u64), |l| *ready(l.lock()) += 1),
+        "al_read" => pairs!(n, async_lock::RwLock::new(0u64), |l| {
+            black_box(*ready(l.read()));
+        }),
+        "al_write" => pairs!(n, async_lock::RwLock::new(0u64), |l| *ready(l.write()) += 1),
+        "fu_mutex_task" => {
+            let m = kernsync::future::Mutex::new(0u64);
+            ready(kernsync::future::tracked(async {
+                pairs!(n, &m, |l| *ready(l.lock()) += 1);
+            }));
+        }
         "pc_read" => pairs!(n, PercpuRwSem::new(0u64), |l| {
             black_box(*l.read());
         }),

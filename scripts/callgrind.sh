@@ -19,7 +19,7 @@ target=${CARGO_TARGET_DIR:-target}
 
 if [ "${1:-}" = locks ]; then
   example=callgrind_locks
-  variants="ks_read pc_read pl_read std_read sl_read ks_write pc_write pl_write std_write sl_write ks_mutex pl_mutex std_mutex ks_nested pl_nested std_nested sy_nested shim_mutex shim_nested sy_read sy_write sy_mutex sy_notify ks_notify pl_notify std_notify sy_notify_all ks_notify_all pl_notify_all std_notify_all sy_once_lock std_once_lock sy_lazy std_lazy sy_once std_once nf_call8 anf_call8 pl_vec8 vec8"
+  variants="ks_read pc_read pl_read std_read sl_read ks_write pc_write pl_write std_write sl_write ks_mutex pl_mutex std_mutex fu_mutex fu_mutex_task tk_mutex al_mutex fu_read tk_read al_read fu_write tk_write al_write ks_nested pl_nested std_nested sy_nested shim_mutex shim_nested sy_read sy_write sy_mutex sy_notify ks_notify pl_notify std_notify sy_notify_all ks_notify_all pl_notify_all std_notify_all sy_once_lock std_once_lock sy_lazy std_lazy sy_once std_once nf_call8 anf_call8 pl_vec8 vec8"
   features=()
   [ "${2:-}" = on ] && features=(--features lockdep)
 else
