@@ -9,8 +9,9 @@
 //! reverse; an allocation under a no-alloc lock (`might_alloc()`) and inside
 //! `no_alloc(|| ..)` (seen by the `CheckedAlloc` global allocator); sleeping
 //! in an atomic section (`might_sleep()`, a mutex in an atomic notifier
-//! callback); an unlock of a lock not held; a failed `assert_held`; and a
-//! thread that exits holding a lock. Nothing here ever blocks: one thread
+//! callback); an unlock of a lock not held; a failed `assert_held`; a
+//! thread that exits holding a lock; and a tracked async task that holds a
+//! (thread-bound) mutex guard across an `.await`. Nothing here ever blocks: one thread
 //! shows what two threads could deadlock on.
 //!
 //! Run: `cargo run --example lockdep_report` (validation is on in debug
@@ -132,6 +133,11 @@ pub(crate) const GALLERY: &[Case] = &[
         expect: &[LocksHeldAtExit],
         run: thread_exits_holding_a_lock,
     },
+    Case {
+        does: "a tracked async task holds a (thread-bound) Mutex guard across an .await",
+        expect: &[HeldAcrossAwait],
+        run: held_across_await,
+    },
 ];
 
 fn abba() -> Vec<Report> {
@@ -145,6 +151,33 @@ fn abba() -> Vec<Report> {
         }
         let _b = b.lock();
         let _a = a.lock(); // reported here: mutex_a -> mutex_b -> mutex_a
+    });
+    reports
+}
+
+fn held_across_await() -> Vec<Report> {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    static STATS: LockClass = LockClass::new("task_stats");
+    let stats = Mutex::with_class(0, &STATS);
+    // One `.await` point: `Pending` once, then ready.
+    let mut yielded = false;
+    let await_point = std::future::poll_fn(move |cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    });
+    let ((), reports) = capture(|| {
+        let mut task = pin!(kernsync::future::tracked_named("flush", async {
+            let mut s = stats.lock();
+            await_point.await; // reported here: every task needing stats on this worker stalls
+            *s += 1;
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        while task.as_mut().poll(&mut cx).is_pending() {}
     });
     reports
 }

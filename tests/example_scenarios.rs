@@ -72,6 +72,7 @@ const GALLERY_NAMES: &[&[Names]] = &[
     &[names(&["raw_lock"], &[])],
     &[names(&["queue_lock"], &[])],
     &[names(&["leaked_mutex"], &[])],
+    &[names(&["task_stats"], &[])],
 ];
 
 #[test]

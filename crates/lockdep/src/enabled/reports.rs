@@ -284,7 +284,7 @@ fn task_too_deep(t: &ThreadState, n: usize) -> Text {
 fn held_across_await(g: &Graph, t: &ThreadState, e: &Entry) -> Text {
     let name = g.label(e.id.class(), e.id.subclass());
     let detail = format!(
-        "\"{name}\" ({}), taken at {}, is held by {} across an .await (its poll returned Pending), but it is thread-bound: the task may resume on another thread, and this thread polls other tasks meanwhile. Release it before awaiting, or use an async lock (a `LockMap` marked `awaitable`)",
+        "\"{name}\" ({}), taken at {}, is held by {} across an .await (its poll returned Pending), but it is thread-bound: the task may resume on another thread, and this thread polls other tasks meanwhile. Release it before awaiting, or use an async lock (`kernsync::future::Mutex` or `RwSem`; a `LockMap` marked `awaitable`)",
         e.id.mode(),
         e.report_site(),
         task_label(t)
