@@ -5,7 +5,8 @@
 //! first waiter that blocked a reader behind it, an upgrade queued ahead of
 //! a writer, the woken window (a release, a woken first waiter's take that
 //! fails, and a barging acquirer, all racing), and the starvation bound
-//! forcing a grant past a barger. Each ends by checking that no waiter is
+//! forcing a grant past a barger, and a cancelled woken first waiter
+//! passing its wake on. Each ends by checking that no waiter is
 //! left and no permit lost; loom's `UnsafeCell` flags any access the
 //! permits did not order, and a lost wakeup is a deadlock loom reports.
 //! Loom builds have no clock: only the loss count bounds a wait.
@@ -286,6 +287,41 @@ fn the_loss_bound_forces_a_grant_past_a_barger() {
         drop(waiter);
         s.bump();
         s.sem.release(1);
+        assert_eq!(s.read(), 2);
+        s.assert_idle(1);
+    });
+}
+
+/// (8) A woken first waiter that is cancelled passes its wake on: a waiter
+/// is queued first while the lock is held; the holder's release (which may
+/// wake it), its cancellation, and a second task acquiring (which may
+/// queue behind it) all race. The second task must get in whatever the
+/// order (a wake lost with the cancelled waiter is a deadlock loom reports).
+#[test]
+fn a_cancelled_woken_head_passes_the_wake_on() {
+    loom::model(|| {
+        let s = shared(1);
+        assert!(s.sem.try_acquire(1));
+        let mut first = s.sem.acquire(1);
+        assert!(poll_once(&mut first).is_pending());
+        let rel = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.bump();
+                s.sem.release(1) // the holder's, on its behalf
+            })
+        };
+        let t = {
+            let s = s.clone();
+            thread::spawn(move || {
+                block_on(s.sem.acquire(1));
+                s.bump();
+                s.sem.release(1);
+            })
+        };
+        drop(first); // cancelled: queued, woken, or granted by now
+        rel.join().unwrap();
+        t.join().unwrap();
         assert_eq!(s.read(), 2);
         s.assert_idle(1);
     });
