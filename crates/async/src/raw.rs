@@ -423,7 +423,10 @@ impl RawSemaphore {
         }
         if q.head() == Some(slot) {
             let need = need << PERMIT_SHIFT;
-            let mut state = self.state.load(Ordering::Relaxed);
+            // First guess, as in `try_take`: woken with just its permits
+            // free (the usual mutex case); a wrong guess costs the failed
+            // swap, which returns the real word.
+            let mut state = need | QUEUED | HEAD_WOKEN;
             loop {
                 let take = state >= need;
                 let next = match take {
