@@ -33,7 +33,10 @@ pub(crate) mod sealed {
 /// ...). It is `Unpin`, and cancel-safe: dropping it before it resolves
 /// (while it waits, or after it was granted the lock but before it was
 /// polled again) leaves no waiter behind and loses no permit; the next
-/// waiter proceeds. Waiters are served in FIFO order.
+/// waiter proceeds. Parked waiters are served in FIFO order; a running task
+/// may take a lock just released before the woken waiter runs, but no
+/// waiter is passed over more than a few times or past 0.5 ms (see
+/// [`raw`](crate::raw)).
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquiring<H: Handle, G> {
     /// `None` once resolved.

@@ -32,11 +32,14 @@ pub type LockFuture<'a, T> = Acquiring<&'a Mutex<T>, MutexGuard<'a, T>>;
 /// The future of [`Mutex::lock_owned`].
 pub type LockOwnedFuture<T> = Acquiring<Arc<Mutex<T>>, OwnedMutexGuard<T>>;
 
-/// An async mutual-exclusion lock, fair (FIFO) and runtime-agnostic.
+/// An async mutual-exclusion lock, eventually fair and runtime-agnostic.
 ///
 /// `lock().await` waits without blocking the thread; waiters are served in
 /// the order they first polled, and dropping a waiting `lock()` future
-/// gives its place to the next one. A guard may be held across `.await`s
+/// gives its place to the next one. An unlock wakes the next waiter rather
+/// than handing it the lock, so a running task may lock it again first;
+/// a waiter passed over a few times, or waiting past 0.5 ms, is handed the
+/// lock directly (see [`raw`](crate::raw)). A guard may be held across `.await`s
 /// and (if `T: Send`) move between threads with its task. No poisoning.
 ///
 /// The lock is a class of the lock-order validator: its construction site
@@ -107,7 +110,8 @@ impl<T> Mutex<T> {
 
 impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex: a future that resolves to the guard once this
-    /// caller's turn comes (FIFO). Checked when called (see the crate docs).
+    /// caller's turn comes (FIFO among waiters; see the type's docs).
+    /// Checked when called (see the crate docs).
     #[inline]
     #[track_caller]
     pub fn lock(&self) -> LockFuture<'_, T> {

@@ -1,34 +1,68 @@
-//! [`RawSemaphore`]: the fair FIFO weighted semaphore under every lock of
-//! this crate, and [`Acquire`], the future that waits on it.
+//! [`RawSemaphore`]: the eventually fair weighted semaphore under every
+//! lock of this crate, and [`Acquire`], the future that waits on it.
 //!
-//! One atomic state word (the table below) holds the available permits and
-//! a `QUEUED` bit; a FIFO of waiters (module `queue`) sits behind a small lock
-//! (module `queue_lock`) that only the contended paths take.
+//! One atomic state word (the table below) holds the available permits, a
+//! `QUEUED` bit and a `HEAD_WOKEN` bit; a FIFO of waiters (module `queue`)
+//! sits behind a small lock (module `queue_lock`) that only the contended
+//! paths take.
 //!
-//! - **Uncontended acquire**: one compare-and-swap, which succeeds only
-//!   while no waiter is queued (no barging past a waiter: FIFO).
-//! - **Uncontended release**: one `fetch_add`; if `QUEUED` was set, the
-//!   releaser then takes the queue lock and *grants* permits.
-//! - **Granting** happens under the queue lock, in queue order only: permits
-//!   move from the word to the first waiter while it needs no more than are
-//!   available; a first waiter that cannot be served blocks those behind it
-//!   (a waiting writer blocks later readers). Granted waiters are woken
-//!   after the queue lock is dropped.
+//! # What is promised
+//!
+//! - **FIFO among parked waiters.** Waiters are queued in the order they
+//!   first polled and served from the front only; a first waiter that needs
+//!   more than is free (a writer behind readers) keeps everyone behind it
+//!   waiting, and while it is parked no newcomer gets in past it either: a
+//!   waiting writer blocks later readers (task-fair).
+//! - **Barging in the woken window.** A release does not, by default, hand
+//!   its permits to the first waiter: it leaves them in the word, marks
+//!   that waiter woken (`HEAD_WOKEN`) and wakes it. Until it polls, any
+//!   acquirer (the releasing task looping round, a `try_acquire`) may take
+//!   free permits. This is the barging of parking_lot, async-lock and our
+//!   own sync locks: without it every contended release costs a
+//!   cross-thread wake-up *and* the releaser's own queueing, because the
+//!   lock was handed to a task that is not running yet.
+//! - **Bounded waits.** A woken first waiter that finds its permits taken
+//!   goes back to waiting at the front. Once it has lost that race
+//!   `MAX_LOSSES` times, or has waited longer than `FAIR_AFTER` (0.5 ms,
+//!   parking_lot's figure; loom builds count losses only), the next release
+//!   that frees enough *grants* the permits to it directly (the strict
+//!   hand-off), so no waiter starves. An upgrade (queued first) is always
+//!   granted.
+//!
+//! # The protocol
+//!
+//! - **Uncontended acquire**: one compare-and-swap, which succeeds unless a
+//!   parked waiter is queued (`QUEUED` without `HEAD_WOKEN`).
+//! - **Uncontended release**: one `fetch_add`; if it saw `QUEUED` without
+//!   `HEAD_WOKEN`, the releaser takes the queue lock and *serves* the first
+//!   waiter: if enough permits are free, it wakes it (setting `HEAD_WOKEN`)
+//!   or, if overdue, grants it (moves the permits to it, then serves the
+//!   next). Seeing `HEAD_WOKEN`, it has nothing to do: the woken waiter is
+//!   yet to poll and will see these permits.
+//! - **Woken first waiter polls** (queue lock held): one compare-and-swap
+//!   either takes its permits (clearing `HEAD_WOKEN`; then it serves the
+//!   next waiter, so readers queued behind a reader follow it in) or, seeing
+//!   too few, clears `HEAD_WOKEN`, counts a loss and waits again. A release
+//!   racing that swap either came first (its permits are seen and taken) or
+//!   comes after, sees a parked first waiter and serves it. No wake-up is
+//!   lost; loom models the race.
 //! - **Queueing**: an acquirer that fails the fast path takes the queue lock
-//!   and either takes its permits (none queued, enough available) or sets
-//!   `QUEUED` in the same compare-and-swap that saw too few permits, then
-//!   queues itself: a release either came before that swap (and was seen)
-//!   or sees `QUEUED` and grants. No wakeup is lost.
+//!   and either takes its permits (nobody parked ahead, enough available) or
+//!   sets `QUEUED` in the same compare-and-swap that saw too few permits,
+//!   then queues itself: a release either came before that swap (and was
+//!   seen) or sees `QUEUED` and serves. An upgrade queued first closes the
+//!   woken window (the woken waiter is no longer first).
 //! - **Cancellation**: dropping a queued future removes its node; one that
-//!   had been granted gives its permits back (a release, which grants
-//!   onwards), and a first waiter that leaves re-runs the grant for those it
-//!   blocked.
+//!   had been granted gives its permits back (a release, which serves
+//!   onwards); a woken one clears `HEAD_WOKEN` and, like any first waiter
+//!   that leaves, serves those it blocked, so its wake is passed on.
 
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
+use core::time::Duration;
 
 use kernsync_primitive::atomic::{AtomicUsize, Ordering};
 
@@ -42,15 +76,29 @@ use queue_lock::QueueLock;
 // The state word.
 // ---------------------------------------------------------------------------
 
-/// The waiter queue is not empty: new acquirers must queue behind it, and a
-/// release must grant. Changed only with the queue lock held.
-const QUEUED: usize = 0b1;
+/// The waiter queue is not empty. Unless `HEAD_WOKEN` is set too, new
+/// acquirers must queue behind it, and a release must serve the first
+/// waiter. Changed only with the queue lock held.
+const QUEUED: usize = 0b01;
+/// The first waiter was woken to take its permits and has not polled yet:
+/// the *woken window*, in which any acquirer may take free permits and a
+/// release has nobody to serve. Set only with `QUEUED`; changed only with
+/// the queue lock held; set exactly while the first node is marked woken.
+const HEAD_WOKEN: usize = 0b10;
 /// The available permits, counted from this bit up (one permit is
 /// `1 << PERMIT_SHIFT`).
-const PERMIT_SHIFT: u32 = 1;
+const PERMIT_SHIFT: u32 = 2;
 
-/// The most permits a semaphore can have.
-pub const MAX_PERMITS: usize = usize::MAX >> (PERMIT_SHIFT + 1);
+/// The most permits a semaphore can have (so many, shifted, fill the word).
+pub const MAX_PERMITS: usize = usize::MAX >> PERMIT_SHIFT;
+
+/// A woken first waiter that found its permits taken this many times is
+/// granted them by the next release instead of being woken to race again.
+const MAX_LOSSES: u32 = 4;
+/// A waiter queued longer than this is granted its permits by the next
+/// release that frees enough (parking_lot's fairness timeout). Loom builds
+/// have no clock and rely on `MAX_LOSSES` alone.
+const FAIR_AFTER: Duration = Duration::from_micros(500);
 
 /// Wakers collected under the queue lock, woken after it is dropped. A
 /// grant stops when the list is full, wakes, and goes on.
@@ -88,14 +136,18 @@ impl WakeList {
     }
 }
 
-/// A fair (FIFO) weighted semaphore for async tasks: the unchecked state
-/// machine under [`Mutex`](crate::Mutex) (one permit) and
+/// An eventually fair weighted semaphore for async tasks: the unchecked
+/// state machine under [`Mutex`](crate::Mutex) (one permit) and
 /// [`RwSem`](crate::RwSem) (a read is one permit, a write all of them).
 ///
-/// Acquisitions are served strictly in arrival order: while a waiter is
-/// queued, no later acquisition succeeds, even if enough permits are free
-/// for it ([`acquire_first`](RawSemaphore::acquire_first) excepted). See
-/// the [module docs](crate::raw) for the protocol.
+/// Parked waiters are served in arrival order: while one waits for
+/// permits, no later acquisition succeeds, even if enough permits are free
+/// for it ([`acquire_first`](RawSemaphore::acquire_first) excepted). A
+/// release wakes the first waiter rather than handing it the permits, so a
+/// running task may take permits just released before the woken waiter
+/// runs; a waiter that lost that race a few times, or has waited past
+/// 0.5 ms, is handed its permits by the next release. See the [module
+/// docs](crate::raw) for the protocol.
 ///
 /// ```
 /// use kernsync_async::raw::RawSemaphore;
@@ -159,8 +211,9 @@ impl RawSemaphore {
         r
     }
 
-    /// Takes `n` permits if no waiter is queued and enough are available.
-    /// Adds nothing to any queue.
+    /// Takes `n` permits if enough are available and no parked waiter is
+    /// queued (in the woken window, it may take them ahead of the woken
+    /// waiter). Adds nothing to any queue.
     #[inline]
     pub fn try_acquire(&self, n: usize) -> bool {
         self.try_take(n, false)
@@ -181,7 +234,10 @@ impl RawSemaphore {
         // queued), so one compare-and-swap and no load is the uncontended path.
         let mut state = self.permits << PERMIT_SHIFT;
         loop {
-            if (!first && state & QUEUED != 0) || state < need {
+            // A parked waiter (QUEUED, not woken) bars the way; in the
+            // woken window anyone may take. `state < need` compares the
+            // permits: the flag bits sit below one permit.
+            if (!first && state & (QUEUED | HEAD_WOKEN) == QUEUED) || state < need {
                 return false;
             }
             // Acquire: pairs with the Release of the `release` that freed
@@ -198,25 +254,27 @@ impl RawSemaphore {
         }
     }
 
-    /// Returns `n` permits (which the caller holds) and grants queued
-    /// waiters what they can now have.
+    /// Returns `n` permits (which the caller holds) and serves the first
+    /// waiter if one is parked: wakes it to take them, or grants them.
     #[inline]
     pub fn release(&self, n: usize) {
-        // Release: pairs with the Acquire of the next `try_take`, or of the
-        // grant's compare-and-swap that hands these permits on.
+        // Release: pairs with the Acquire of whoever takes these permits
+        // next (a `try_take`, a woken waiter's take, or a grant).
         let prev = self.state.fetch_add(n << PERMIT_SHIFT, Ordering::Release);
-        if prev & QUEUED != 0 {
-            self.grant_waiters();
+        // In the woken window the first waiter is about to poll and will
+        // see these permits (its take and this add are ordered on the word).
+        if prev & (QUEUED | HEAD_WOKEN) == QUEUED {
+            self.serve_waiters();
         }
     }
 
-    /// Grants queued waiters, in order, until the first cannot be served,
-    /// waking them in batches outside the queue lock.
+    /// Serves the first waiters (see `serve`), waking them in batches
+    /// outside the queue lock.
     #[cold]
-    fn grant_waiters(&self) {
+    fn serve_waiters(&self) {
         let mut wake = WakeList::new();
         loop {
-            let more = self.with_queue(|q| self.grant(q, &mut wake));
+            let more = self.with_queue(|q| self.serve(q, &mut wake));
             wake.wake_all();
             if !more {
                 return;
@@ -224,47 +282,69 @@ impl RawSemaphore {
         }
     }
 
-    /// Moves permits from the word to the first waiters while each is
-    /// served (queue lock held); clears `QUEUED` once the queue is empty.
-    /// Returns whether it stopped only because `wake` filled up.
-    fn grant(&self, q: &mut Queue, wake: &mut WakeList) -> bool {
+    /// Serves the first waiter while enough permits are free for it (queue
+    /// lock held): an overdue one (`Queue::head_overdue`) is granted them,
+    /// and serving goes on with the next; any other is woken (it takes
+    /// them itself when it polls, opening the woken window), and serving
+    /// stops. Stops too at a woken first waiter (it is yet to poll) or one
+    /// that needs more; clears the flags once the queue is empty. Returns
+    /// whether it stopped only because `wake` filled up.
+    fn serve(&self, q: &mut Queue, wake: &mut WakeList) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            let Some(need) = q.head_need() else {
-                if state & QUEUED != 0 {
-                    self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+            let Some(head) = q.head() else {
+                if state & (QUEUED | HEAD_WOKEN) != 0 {
+                    self.state
+                        .fetch_and(!(QUEUED | HEAD_WOKEN), Ordering::Relaxed);
                 }
                 return false;
             };
+            debug_assert_eq!(state & HEAD_WOKEN != 0, q.is_woken(head));
+            if state & HEAD_WOKEN != 0 {
+                return false;
+            }
             if wake.is_full() {
                 return true;
             }
-            let need = need << PERMIT_SHIFT;
-            if state & !QUEUED < need {
+            if state < q.need(head) << PERMIT_SHIFT {
                 return false;
             }
-            let mut next = state - need;
-            if q.head_is_last() {
-                next &= !QUEUED;
-            }
-            // AcqRel: Acquire pairs with the Release of the `release` whose
-            // permits are granted (the waiter, under the queue lock, then
-            // sees its writes); Release keeps this word's history ordered
-            // for the next `try_take`.
+            let grant = q.head_overdue(MAX_LOSSES, FAIR_AFTER);
+            let next = match grant {
+                true if q.head_is_last() => (state - (q.need(head) << PERMIT_SHIFT)) & !QUEUED,
+                true => state - (q.need(head) << PERMIT_SHIFT),
+                false => state | HEAD_WOKEN,
+            };
+            // Grant, AcqRel: Acquire pairs with the Release of the
+            // `release` whose permits are granted (the waiter, under the
+            // queue lock, then sees its writes); Release keeps this word's
+            // history ordered for the next `try_take`. Wake, Relaxed: the
+            // permits stay in the word, and whoever takes them acquires
+            // the release that put them there (this read-modify-write
+            // continues its release sequence).
+            let order = match grant {
+                true => Ordering::AcqRel,
+                false => Ordering::Relaxed,
+            };
             match self
                 .state
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange_weak(state, next, order, Ordering::Relaxed)
             {
-                Ok(_) => {
+                Ok(_) if grant => {
                     state = next;
                     wake.push(q.grant_head());
+                }
+                Ok(_) => {
+                    wake.push(q.wake_head());
+                    return false;
                 }
                 Err(s) => state = s,
             }
         }
     }
 
-    /// A future that takes `n` permits, waiting in FIFO order. Dropping it
+    /// A future that takes `n` permits, waiting in FIFO order among parked
+    /// waiters (see the [module docs](crate::raw)). Dropping it
     /// leaves no trace: a queued waiter leaves the queue, and permits
     /// granted to it but not yet returned by a poll are released.
     #[inline]
@@ -278,7 +358,8 @@ impl RawSemaphore {
     /// [`acquire`](RawSemaphore::acquire), queued *first*, ahead of every
     /// waiter: for an acquisition the waiters themselves wait for (an
     /// upgrade, whose upgradable read they need gone). At most one such
-    /// acquisition may wait at a time, or the FIFO promise is lost.
+    /// acquisition may wait at a time, or the FIFO promise is lost. It is
+    /// always granted its permits, never left to race for them.
     #[inline]
     pub fn acquire_first(&self, n: usize) -> Acquire<'_> {
         Acquire {
@@ -299,17 +380,14 @@ impl RawSemaphore {
             }
             Waiter::DONE => panic!("kernsync-async: acquire future polled after completion"),
             slot => {
-                let granted = self.with_queue(|q| match q.is_granted(slot) {
-                    true => {
-                        q.remove(slot);
-                        true
-                    }
-                    false => {
-                        q.update_waker(slot, cx.waker());
-                        false
-                    }
-                });
-                match granted {
+                let mut wake = WakeList::new();
+                let (done, more) =
+                    self.with_queue(|q| self.poll_queued(q, slot, w.need, cx, &mut wake));
+                wake.wake_all();
+                if more {
+                    self.serve_waiters();
+                }
+                match done {
                     true => {
                         w.slot = Waiter::DONE;
                         Poll::Ready(())
@@ -320,6 +398,72 @@ impl RawSemaphore {
         }
     }
 
+    /// A poll of the queued waiter at node `slot`, needing `need` permits
+    /// (queue lock held). Returns whether it has its permits now, and
+    /// whether serving those behind it stopped at a full `wake`.
+    ///
+    /// Granted: it has them. First in the queue: it takes them if enough
+    /// are free, ignoring `QUEUED` (it is the one the flag is for), then
+    /// serves the next waiter (a reader behind a reader). Otherwise, if it
+    /// was woken, a barging acquirer took them: in the same compare-and-swap
+    /// that saw too few permits it clears `HEAD_WOKEN`, so a release either
+    /// came before that swap (and its permits were seen) or comes after and
+    /// finds a parked first waiter to serve. No wake-up is lost.
+    fn poll_queued(
+        &self,
+        q: &mut Queue,
+        slot: u32,
+        need: usize,
+        cx: &Context<'_>,
+        wake: &mut WakeList,
+    ) -> (bool, bool) {
+        if q.is_granted(slot) {
+            q.remove(slot);
+            return (true, false);
+        }
+        if q.head() == Some(slot) {
+            let need = need << PERMIT_SHIFT;
+            // First guess, as in `try_take`: woken with just its permits
+            // free (the usual mutex case); a wrong guess costs the failed
+            // swap, which returns the real word.
+            let mut state = need | QUEUED | HEAD_WOKEN;
+            loop {
+                let take = state >= need;
+                let next = match take {
+                    true if q.head_is_last() => (state - need) & !(QUEUED | HEAD_WOKEN),
+                    true => (state - need) & !HEAD_WOKEN,
+                    false => state & !HEAD_WOKEN,
+                };
+                if next == state {
+                    break; // too few, and not woken: nothing to undo
+                }
+                // Take, Acquire: as in `try_take`. Park again, Relaxed: the
+                // queue lock orders the serve that will come for it.
+                let order = match take {
+                    true => Ordering::Acquire,
+                    false => Ordering::Relaxed,
+                };
+                match self
+                    .state
+                    .compare_exchange_weak(state, next, order, Ordering::Relaxed)
+                {
+                    Ok(_) if take => {
+                        q.remove(slot);
+                        let more = self.serve(q, wake);
+                        return (true, more);
+                    }
+                    Ok(_) => {
+                        q.unwake_head(true);
+                        break;
+                    }
+                    Err(s) => state = s,
+                }
+            }
+        }
+        q.update_waker(slot, cx.waker());
+        (false, false)
+    }
+
     /// The first poll that missed the fast path: under the queue lock, take
     /// the permits or queue.
     #[cold]
@@ -328,20 +472,29 @@ impl RawSemaphore {
         let slot = self.with_queue(|q| {
             let mut state = self.state.load(Ordering::Relaxed);
             loop {
-                let served = (w.first || state & QUEUED == 0) && state & !QUEUED >= need;
+                let open = w.first || state & (QUEUED | HEAD_WOKEN) != QUEUED;
+                let served = open && state >= need;
                 // Served: Acquire, as in `try_take`. Queued: setting QUEUED
                 // needs no ordering of its own: the queue lock orders the
-                // grant that will serve us.
-                let (next, order) = match served {
-                    true => (state - need, Ordering::Acquire),
-                    false => (state | QUEUED, Ordering::Relaxed),
+                // serve that will come for us. An upgrade queued ahead of a
+                // woken first waiter closes the woken window: the permits
+                // it waits for must not go to barging readers.
+                let (next, order) = match (served, w.first) {
+                    (true, _) => (state - need, Ordering::Acquire),
+                    (false, true) => ((state | QUEUED) & !HEAD_WOKEN, Ordering::Relaxed),
+                    (false, false) => (state | QUEUED, Ordering::Relaxed),
                 };
                 match self
                     .state
                     .compare_exchange_weak(state, next, order, Ordering::Relaxed)
                 {
                     Ok(_) if served => return NIL,
-                    Ok(_) => return q.push(w.need, cx.waker().clone(), w.first),
+                    Ok(_) => {
+                        if state & HEAD_WOKEN != 0 && w.first {
+                            q.unwake_head(false);
+                        }
+                        return q.push(w.need, cx.waker().clone(), w.first);
+                    }
                     Err(s) => state = s,
                 }
             }
@@ -368,17 +521,23 @@ impl RawSemaphore {
         w.slot = Waiter::DONE;
         let mut wake = WakeList::new();
         let (granted, more) = self.with_queue(|q| {
+            let woken = q.is_woken(slot);
             let (granted, was_head) = q.remove(slot);
+            // A woken first waiter that leaves passes its wake on: the
+            // window closes, and `serve` wakes (or grants) the next.
+            if woken {
+                self.state.fetch_and(!HEAD_WOKEN, Ordering::Relaxed);
+            }
             // A first waiter that leaves may have blocked those behind it;
-            // an empty queue must clear QUEUED (`grant` does both).
-            let more = !granted && (was_head || q.is_empty()) && self.grant(q, &mut wake);
+            // an empty queue must clear the flags (`serve` does both).
+            let more = !granted && (was_head || q.is_empty()) && self.serve(q, &mut wake);
             (granted, more)
         });
         wake.wake_all();
         if granted {
             self.release(w.need);
         } else if more {
-            self.grant_waiters();
+            self.serve_waiters();
         }
     }
 }

@@ -11,7 +11,11 @@
 //! waiters behind need the upgradable read gone, so it must not wait
 //! behind them); a downgrade releases the difference. One queue in FIFO
 //! order serves them all, so a waiting writer (or upgradable reader) blocks
-//! later readers: task-fair, like the kernel's `rw_semaphore`.
+//! later readers: task-fair, like the kernel's `rw_semaphore`. The one
+//! exception is the semaphore's woken window (see [`raw`](crate::raw)):
+//! between a release waking the first waiter and that waiter's poll, a
+//! running task may take what was released; a waiter passed over a few
+//! times, or waiting past 0.5 ms, is handed its permits directly.
 
 mod guards;
 
@@ -71,13 +75,15 @@ pub type UpgradeFuture<'a, T> = Acquiring<RwSemUpgradableReadGuard<'a, T>, RwSem
 pub type UpgradeOwnedFuture<T> =
     Acquiring<OwnedRwSemUpgradableReadGuard<T>, OwnedRwSemWriteGuard<T>>;
 
-/// An async reader/writer semaphore: task-fair (FIFO), runtime-agnostic.
+/// An async reader/writer semaphore: task-fair, runtime-agnostic.
 ///
 /// Readers share it, a writer has it alone, and an upgradable reader
 /// shares it with readers but not with another upgradable reader or a
 /// writer, and can [`upgrade`](RwSemUpgradableReadGuard::upgrade) to a
 /// writer. Waiters are served in arrival order: a waiting writer blocks
-/// readers that come after it, so no writer starves. Dropping a waiting
+/// readers that come after it, so no writer starves. A release wakes the
+/// first waiter; until it runs, a running task may take the lock (see
+/// [`raw`](crate::raw)), but not more than a few times or past 0.5 ms. Dropping a waiting
 /// future gives its place to the next. No poisoning.
 ///
 /// Lockdep modes: `read` and `upgradable_read` are `Read` (they wait behind

@@ -1,11 +1,15 @@
 //! Loom models of the waiter queue of `RawSemaphore` (the semaphore under
 //! `Mutex` and `RwSem`): an acquire racing a release and a cancellation (a
-//! dropped future, before or after its grant), the mutex hand-off between
-//! two tasks, a writer waiting behind readers, a cancelled first waiter
-//! that blocked a reader behind it, and an upgrade queued ahead of a
-//! writer. Each ends by checking that no waiter is left and no permit lost;
-//! loom's `UnsafeCell` flags any access the permits did not order, and a
-//! lost wakeup is a deadlock loom reports.
+//! dropped future, before or after it was woken or granted), the mutex
+//! hand-off between two tasks, a writer waiting behind readers, a cancelled
+//! first waiter that blocked a reader behind it, an upgrade queued ahead of
+//! a writer, the woken window (a release, a woken first waiter's take that
+//! fails, and a barging acquirer, all racing), and the starvation bound
+//! forcing a grant past a barger, and a cancelled woken first waiter
+//! passing its wake on. Each ends by checking that no waiter is
+//! left and no permit lost; loom's `UnsafeCell` flags any access the
+//! permits did not order, and a lost wakeup is a deadlock loom reports.
+//! Loom builds have no clock: only the loss count bounds a wait.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p
 //! kernsync-async --release --test loom_waiters`.
@@ -62,7 +66,7 @@ fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
 }
 
 /// (1) Mutex hand-off: two tasks lock, increment, unlock; one of them
-/// usually waits in the queue and is granted the lock by the other's release.
+/// usually waits in the queue and is woken by the other's release.
 #[test]
 fn mutex_handoff_between_two_tasks() {
     loom::model(|| {
@@ -209,5 +213,116 @@ fn an_upgrade_waits_ahead_of_a_queued_writer() {
         r.join().unwrap();
         assert_eq!(s.read(), 2);
         s.assert_idle(4);
+    });
+}
+
+/// (6) The woken window: a waiter queues behind the holder; the holder
+/// releases (waking it) while a barging task takes the lock, uses it and
+/// releases it. The woken waiter's take may fail (the barger has the
+/// permit), and the barger's release may come before, during or after that
+/// failed take: whichever order, the waiter is woken again and gets in (a
+/// lost wake-up is a deadlock loom reports), and exclusion holds.
+#[test]
+fn release_races_a_woken_heads_failed_take_and_a_barger() {
+    loom::model(|| {
+        let s = shared(1);
+        assert!(s.sem.try_acquire(1));
+        let w = {
+            let s = s.clone();
+            thread::spawn(move || {
+                block_on(s.sem.acquire(1));
+                s.bump();
+                s.sem.release(1);
+            })
+        };
+        let b = {
+            let s = s.clone();
+            thread::spawn(move || {
+                if s.sem.try_acquire(1) {
+                    s.bump();
+                    s.sem.release(1);
+                }
+            })
+        };
+        s.bump();
+        s.sem.release(1);
+        w.join().unwrap();
+        b.join().unwrap();
+        assert!(s.read() >= 2);
+        s.assert_idle(1);
+    });
+}
+
+/// (7) The starvation bound: a waiter woken and beaten to the permit four
+/// times (the loss bound; loom has no clock) is granted it by the next
+/// release, which races a barger's attempt: the barger must fail whether it
+/// comes before the release (nothing free) or after (granted away), and the
+/// waiter's next poll has it.
+#[test]
+fn the_loss_bound_forces_a_grant_past_a_barger() {
+    loom::model(|| {
+        let s = shared(1);
+        assert!(s.sem.try_acquire(1));
+        let mut waiter = s.sem.acquire(1);
+        assert!(poll_once(&mut waiter).is_pending());
+        for _ in 0..4 {
+            s.sem.release(1); // wakes the waiter
+            assert!(s.sem.try_acquire(1), "the woken window is open");
+            assert!(poll_once(&mut waiter).is_pending(), "it lost the race");
+        }
+        let r = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.bump();
+                s.sem.release(1) // overdue: granted, not woken
+            })
+        };
+        let b = {
+            let s = s.clone();
+            thread::spawn(move || s.sem.try_acquire(1))
+        };
+        r.join().unwrap();
+        assert!(!b.join().unwrap(), "a barger got past an overdue waiter");
+        assert!(poll_once(&mut waiter).is_ready(), "granted by the release");
+        drop(waiter);
+        s.bump();
+        s.sem.release(1);
+        assert_eq!(s.read(), 2);
+        s.assert_idle(1);
+    });
+}
+
+/// (8) A woken first waiter that is cancelled passes its wake on: a waiter
+/// is queued first while the lock is held; the holder's release (which may
+/// wake it), its cancellation, and a second task acquiring (which may
+/// queue behind it) all race. The second task must get in whatever the
+/// order (a wake lost with the cancelled waiter is a deadlock loom reports).
+#[test]
+fn a_cancelled_woken_head_passes_the_wake_on() {
+    loom::model(|| {
+        let s = shared(1);
+        assert!(s.sem.try_acquire(1));
+        let mut first = s.sem.acquire(1);
+        assert!(poll_once(&mut first).is_pending());
+        let rel = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.bump();
+                s.sem.release(1) // the holder's, on its behalf
+            })
+        };
+        let t = {
+            let s = s.clone();
+            thread::spawn(move || {
+                block_on(s.sem.acquire(1));
+                s.bump();
+                s.sem.release(1);
+            })
+        };
+        drop(first); // cancelled: queued, woken, or granted by now
+        rel.join().unwrap();
+        t.join().unwrap();
+        assert_eq!(s.read(), 2);
+        s.assert_idle(1);
     });
 }

@@ -54,6 +54,38 @@ fn a_waiting_writer_blocks_later_readers() {
     drop(r2.ready());
 }
 
+/// A writer woken by the last reader's release may find a reader got in
+/// first (the woken window); it waits again at the front, still ahead of
+/// readers that queue meanwhile, and the next release wakes it again.
+#[test]
+fn a_woken_writer_that_loses_the_race_keeps_its_place() {
+    for _ in 0..10 {
+        let l = RwSem::new(0);
+        let r1 = block_on(l.read());
+        let mut w = Task::new(l.write());
+        w.pending();
+        drop(r1); // wakes the writer
+        assert_eq!(w.wakes(), 1);
+        let Some(barger) = l.try_read() else {
+            drop(w.ready()); // handed over: it had waited 0.5 ms
+            continue;
+        };
+        w.pending(); // lost: parked at the front again
+        let mut late = Task::new(l.read());
+        late.pending(); // behind the parked writer
+        assert!(l.try_read().is_none(), "a parked writer bars readers");
+        drop(barger);
+        assert_eq!((w.wakes(), late.wakes()), (2, 0));
+        let g = w.ready();
+        late.pending();
+        drop(g);
+        assert_eq!(late.wakes(), 1);
+        drop(late.ready());
+        return;
+    }
+    panic!("the rwsem was never up for grabs after a release");
+}
+
 #[test]
 fn readers_queued_together_are_all_let_in_up_to_the_next_writer() {
     let l = RwSem::new(0);
@@ -96,7 +128,7 @@ fn a_writer_granted_then_dropped_hands_on_to_the_readers() {
     let mut r = Task::new(l.read());
     w.pending();
     r.pending();
-    drop(w0); // granted to `w`
+    drop(w0); // wakes `w` (or grants it the lock)
     assert_eq!((w.wakes(), r.wakes()), (1, 0));
     w.cancel();
     assert_eq!(r.wakes(), 1);

@@ -6,10 +6,18 @@
 //! its nodes for reuse: a contended acquisition allocates only when that
 //! high-water mark rises.
 //!
+//! Each node also carries what the semaphore's eventual fairness needs (see
+//! the [parent module](super)): whether the first waiter has been woken to
+//! try its luck, how often it then found its permits taken by a barging
+//! acquirer, and when it was queued.
+//!
 //! Plain data: every method is called with the owning semaphore's queue
 //! lock held.
 
 use core::task::Waker;
+use core::time::Duration;
+
+use since::Since;
 
 /// No node: the end of a list. It and the index below it are never
 /// nodes (a waiter uses both as markers).
@@ -23,6 +31,15 @@ struct Node {
     waker: Option<Waker>,
     /// The permits are its: it left the list, and its future owns them.
     granted: bool,
+    /// Woken to take its permits itself (it is the first waiter, and the
+    /// semaphore's `HEAD_WOKEN` bit is set for it).
+    woken: bool,
+    /// Queued first (an upgrade): always granted, never left to race.
+    first: bool,
+    /// How often it was woken and found its permits taken by then.
+    losses: u32,
+    /// When it was queued.
+    since: Since,
     prev: u32,
     /// The next waiter, or on the free list the next spare node.
     next: u32,
@@ -58,13 +75,41 @@ impl Queue {
         self.head == NIL
     }
 
-    /// The permits the first waiter needs, if any waits.
+    /// The first waiter's node, if any waits.
     #[inline]
-    pub(crate) fn head_need(&self) -> Option<usize> {
+    pub(crate) fn head(&self) -> Option<u32> {
         match self.head {
             NIL => None,
-            h => Some(self.nodes[h as usize].need),
+            h => Some(h),
         }
+    }
+
+    /// The permits node `i` waits for.
+    #[inline]
+    pub(crate) fn need(&self, i: u32) -> usize {
+        self.nodes[i as usize].need
+    }
+
+    /// The permits the first waiter needs, if any waits.
+    #[cfg(test)]
+    fn head_need(&self) -> Option<usize> {
+        self.head().map(|h| self.need(h))
+    }
+
+    /// Whether node `i` was woken to take its permits and has not polled
+    /// since.
+    #[inline]
+    pub(crate) fn is_woken(&self, i: u32) -> bool {
+        self.nodes[i as usize].woken
+    }
+
+    /// Whether the first waiter must be granted its permits rather than
+    /// woken to race for them: it is an upgrade, or it has lost the race
+    /// `max_losses` times, or it has waited longer than `after` (never
+    /// under loom, which has no clock).
+    pub(crate) fn head_overdue(&self, max_losses: u32, after: Duration) -> bool {
+        let n = &self.nodes[self.head as usize];
+        n.first || n.losses >= max_losses || n.since.older_than(after)
     }
 
     /// Whether the first waiter is the only one.
@@ -89,6 +134,10 @@ impl Queue {
                         need: 0,
                         waker: None,
                         granted: false,
+                        woken: false,
+                        first: false,
+                        losses: 0,
+                        since: Since::now(),
                         prev: NIL,
                         next: NIL,
                     })
@@ -108,6 +157,10 @@ impl Queue {
             need,
             waker: Some(waker),
             granted: false,
+            woken: false,
+            first,
+            losses: 0,
+            since: Since::now(),
             prev,
             next,
         };
@@ -145,6 +198,28 @@ impl Queue {
         n.waker.take()
     }
 
+    /// Marks the first waiter woken (to take its permits itself) and
+    /// returns its waker, to wake once the queue lock is dropped.
+    pub(crate) fn wake_head(&mut self) -> Option<Waker> {
+        let h = self.head;
+        let n = self.node(h);
+        n.woken = true;
+        n.waker.take()
+    }
+
+    /// The first waiter is no longer woken: it polled and found too few
+    /// permits (`lost`: it counts towards its starvation bound), or an
+    /// upgrade is queued ahead of it (not its fault: `!lost`). Its future
+    /// gives it a waker again when it next polls.
+    pub(crate) fn unwake_head(&mut self, lost: bool) {
+        let h = self.head;
+        let n = self.node(h);
+        n.woken = false;
+        if lost {
+            n.losses = n.losses.saturating_add(1);
+        }
+    }
+
     /// Whether node `i` (a waiter's own) was granted.
     #[inline]
     pub(crate) fn is_granted(&mut self, i: u32) -> bool {
@@ -173,9 +248,55 @@ impl Queue {
         let n = self.node(i);
         n.waker = None;
         n.granted = false;
+        n.woken = false;
         n.next = free;
         self.free = i;
         (granted, was_head)
+    }
+}
+
+/// When a waiter was queued: the clock half of the starvation bound. Twin
+/// modules: under loom (which models no clock) a wait never times out, and
+/// only the loss count bounds it.
+#[cfg(not(loom))]
+mod since {
+    use core::time::Duration;
+    use std::time::Instant;
+
+    #[derive(Clone, Copy)]
+    pub(crate) struct Since(Instant);
+
+    impl Since {
+        #[inline]
+        pub(crate) fn now() -> Since {
+            Since(Instant::now())
+        }
+
+        #[inline]
+        pub(crate) fn older_than(self, bound: Duration) -> bool {
+            self.0.elapsed() > bound
+        }
+    }
+}
+
+/// The loom twin of `since`: no clock.
+#[cfg(loom)]
+mod since {
+    use core::time::Duration;
+
+    #[derive(Clone, Copy)]
+    pub(crate) struct Since;
+
+    impl Since {
+        #[inline]
+        pub(crate) fn now() -> Since {
+            Since
+        }
+
+        #[inline]
+        pub(crate) fn older_than(self, _bound: Duration) -> bool {
+            false
+        }
     }
 }
 
@@ -210,5 +331,34 @@ mod tests {
             q.push(1, noop(), false);
         }
         assert_eq!(q.nodes.len(), 4);
+    }
+
+    #[test]
+    fn woken_losses_and_the_bound() {
+        let mut q = Queue::new();
+        let a = q.push(1, noop(), false);
+        let far = Duration::from_secs(3600);
+        assert!(!q.head_overdue(2, far));
+        assert!(q.wake_head().is_some());
+        assert!(q.is_woken(a));
+        q.unwake_head(true);
+        assert!(!q.is_woken(a));
+        assert!(!q.head_overdue(2, far), "one loss of two");
+        q.wake_head();
+        q.unwake_head(true);
+        assert!(q.head_overdue(2, far), "two losses of two");
+        q.wake_head();
+        q.unwake_head(false); // an upgrade queued ahead: not a loss
+        let u = q.push(1, noop(), true);
+        assert!(q.head_overdue(9, far), "an upgrade is always granted");
+        assert_eq!(q.remove(u), (false, true));
+        assert!(
+            q.head_overdue(0, Duration::ZERO),
+            "waited past a zero bound"
+        );
+        q.wake_head();
+        assert_eq!(q.remove(a), (false, true));
+        let b = q.push(1, noop(), false);
+        assert!(!q.is_woken(b), "a reused node starts parked");
     }
 }
