@@ -22,7 +22,7 @@ pub use kernsync_notifier as notifier;
 /// validated, with std's API and poisoning: see [`kernsync_sync`].
 pub use kernsync_sync as sync;
 
-/// Async locks (`Mutex`, the task-fair `RwSem`) on a fair FIFO semaphore,
+/// Async locks (`Mutex`, the task-fair `RwSem`) on an eventually fair semaphore,
 /// runtime-agnostic and cancel-safe, reporting to the validator: see
 /// [`kernsync_async`].
 pub use kernsync_async as future;
