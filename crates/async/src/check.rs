@@ -53,11 +53,22 @@ use kernsync_lockdep::{Held, LockMap, Mode};
 /// What a guard keeps for the validator: the held entry of a thread-bound
 /// (`blocking_*`) acquisition, or none (an untracked [`Held`]).
 #[derive(Debug)]
-pub(crate) struct Token(Held);
+pub(crate) struct Token(Held, [bool; FROM_TASK]);
+
+/// One flag (the entry is a tracked task's, not the thread's) with the
+/// validator compiled in; none, so a token stays zero-sized, without it.
+const FROM_TASK: usize = kernsync_lockdep::COMPILED_IN as usize;
 
 impl Token {
     /// No held entry: a check-only acquisition.
-    pub(crate) const NONE: Token = Token(Held::UNTRACKED);
+    pub(crate) const NONE: Token = Token(Held::UNTRACKED, [false; FROM_TASK]);
+
+    /// Whether the entry was taken in a tracked task (not a thread-bound
+    /// `blocking_*` one).
+    #[inline]
+    fn is_task_entry(&self) -> bool {
+        self.1.first().copied().unwrap_or(false)
+    }
 }
 
 /// The validator calls (see the module docs).
@@ -70,7 +81,7 @@ impl Check {
     #[track_caller]
     pub(crate) fn begin(map: &LockMap, mode: Mode) -> Token {
         match kernsync_lockdep::in_tracked_task() {
-            true => Token(map.acquire(mode)),
+            true => Token(map.acquire(mode), [true; FROM_TASK]),
             false => Check::begin_owned(map, mode),
         }
     }
@@ -89,7 +100,7 @@ impl Check {
     #[track_caller]
     pub(crate) fn try_acquired(map: &LockMap, mode: Mode) -> Token {
         match kernsync_lockdep::in_tracked_task() {
-            true => Token(map.try_acquired(mode)),
+            true => Token(map.try_acquired(mode), [true; FROM_TASK]),
             false => Check::try_acquired_owned(map, mode),
         }
     }
@@ -109,7 +120,7 @@ impl Check {
     #[inline]
     #[track_caller]
     pub(crate) fn blocking(map: &LockMap, mode: Mode) -> Token {
-        Token(map.acquire(mode))
+        Token(map.acquire(mode), [false; FROM_TASK])
     }
 
     /// A guard (or a cancelled future) lets go of `token`.
@@ -118,11 +129,14 @@ impl Check {
     /// not hold it, is a future dropped outside any poll: a runtime shut
     /// down (or a task aborted) while the task was idle, its entries saved
     /// in the task, which the runtime discards with it. That is not a bad
-    /// unlock, so it is let go without a report.
+    /// unlock, so it is let go without a report. A thread's (`blocking_*`)
+    /// entry released where it is not held is always reported.
     #[inline]
     #[track_caller]
     pub(crate) fn release(map: &LockMap, token: Token) {
-        if token.0.is_tracked() && (kernsync_lockdep::in_tracked_task() || map.is_held()) {
+        if token.0.is_tracked()
+            && (!token.is_task_entry() || kernsync_lockdep::in_tracked_task() || map.is_held())
+        {
             map.release(token.0);
         }
     }

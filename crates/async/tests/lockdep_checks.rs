@@ -143,3 +143,17 @@ fn a_blocking_write_downgraded_stays_held_as_a_read() {
     drop(r);
     assert!(held_locks().is_empty());
 }
+
+#[test]
+fn a_blocking_guard_dropped_on_another_thread_is_a_bad_unlock() {
+    let m = Mutex::named("blocking_moved", 0);
+    let g = m.blocking_lock();
+    let ((), reports) =
+        std::thread::scope(|s| s.spawn(move || capture(move || drop(g))).join().unwrap());
+    assert_eq!(kinds(&reports), [ReportKind::BadUnlock]);
+    // The entry is still this thread's: release it as the validator sees it.
+    assert_eq!(held_locks().len(), 1);
+    m.lock_map().release_unpaired();
+    assert!(held_locks().is_empty());
+    assert!(m.try_lock().is_some(), "the permits went back");
+}
